@@ -1,0 +1,148 @@
+package gossip
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// tracer receives gossipsub's raw trace events. It counts every drop, and it
+// tracks how many RPCs sit in each peer's outbound queue so that Publish can
+// wait while a peer is congested instead of overflowing its queue (which
+// gossipsub resolves by dropping).
+//
+// Its methods run on gossipsub's event loop (and SendRPCCompleted on the
+// per-peer writers), so each does O(1) work under one mutex.
+type tracer struct {
+	metrics   *metrics
+	high, low int
+
+	mu        sync.Mutex
+	queued    map[peer.ID]int
+	congested int           // peers with queued >= high that have not yet drained to low
+	hot       map[peer.ID]bool
+	drained   chan struct{} // closed and replaced whenever congested drops to 0
+}
+
+func newTracer(m *metrics, high int) *tracer {
+	return &tracer{
+		metrics: m,
+		high:    high,
+		low:     high / 2,
+		queued:  make(map[peer.ID]int),
+		hot:     make(map[peer.ID]bool),
+		drained: make(chan struct{}),
+	}
+}
+
+// waitUncongested blocks while any peer's outbound queue is above the high
+// watermark. It returns how long it waited.
+func (t *tracer) waitUncongested(ctx context.Context) (time.Duration, error) {
+	t.mu.Lock()
+	if t.congested == 0 {
+		t.mu.Unlock()
+		return 0, nil
+	}
+	start := time.Now()
+	for t.congested > 0 {
+		ch := t.drained
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		}
+		t.mu.Lock()
+	}
+	t.mu.Unlock()
+	return time.Since(start), nil
+}
+
+func (t *tracer) adjust(p peer.ID, delta int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q := t.queued[p] + delta
+	if q < 0 {
+		q = 0
+	}
+	t.queued[p] = q
+	switch {
+	case !t.hot[p] && q >= t.high:
+		t.hot[p] = true
+		t.congested++
+	case t.hot[p] && q <= t.low:
+		t.cool(p)
+	}
+}
+
+// cool marks p uncongested; t.mu must be held.
+func (t *tracer) cool(p peer.ID) {
+	delete(t.hot, p)
+	t.congested--
+	if t.congested == 0 {
+		close(t.drained)
+		t.drained = make(chan struct{})
+	}
+}
+
+func (t *tracer) forget(p peer.ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.hot[p] {
+		t.cool(p)
+	}
+	delete(t.queued, p)
+}
+
+func (t *tracer) SendRPC(_ *pubsub.RPC, p peer.ID) { t.adjust(p, 1) }
+func (t *tracer) SendRPCCompleted(_ *pubsub.RPC, p peer.ID, _ time.Duration) {
+	t.adjust(p, -1)
+}
+func (t *tracer) RemovePeer(p peer.ID) { t.forget(p) }
+
+// OnClosedOutboundStream also resets the count: RPCs still queued for a
+// closed stream are never written.
+func (t *tracer) OnClosedOutboundStream(p peer.ID) { t.forget(p) }
+
+func (t *tracer) DropRPC(rpc *pubsub.RPC, _ peer.ID) {
+	if n := len(rpc.GetPublish()); n > 0 {
+		t.metrics.dropN(DropOutboundQueue, float64(n))
+	}
+}
+
+func (t *tracer) UndeliverableMessage(*pubsub.Message) { t.metrics.drop(DropSubscriberSlow) }
+func (t *tracer) ThrottlePeer(peer.ID)                 { t.metrics.drop(DropPeerThrottled) }
+
+func (t *tracer) RejectMessage(_ *pubsub.Message, reason string) {
+	switch reason {
+	case pubsub.RejectValidationQueueFull:
+		t.metrics.drop(DropValidateQueue)
+	case pubsub.RejectValidationThrottled:
+		t.metrics.drop(DropThrottled)
+	case pubsub.RejectMissingSignature, pubsub.RejectUnexpectedSignature,
+		pubsub.RejectUnexpectedAuthInfo, pubsub.RejectInvalidSignature:
+		t.metrics.drop(DropSignature)
+	case pubsub.RejectBlacklstedPeer, pubsub.RejectBlacklistedSource:
+		t.metrics.drop(DropBlacklisted)
+	case pubsub.RejectValidationFailed, pubsub.RejectValidationIgnored, pubsub.RejectSelfOrigin:
+		// Counted by the validator with a precise reason, or harmless
+		// (our own message echoed back).
+	default:
+		t.metrics.drop(DropOther)
+	}
+}
+
+func (t *tracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
+func (t *tracer) AddPeer(peer.ID, protocol.ID)             {}
+func (t *tracer) Join(string)                              {}
+func (t *tracer) Leave(string)                             {}
+func (t *tracer) Graft(peer.ID, string)                    {}
+func (t *tracer) Prune(peer.ID, string)                    {}
+func (t *tracer) ValidateMessage(*pubsub.Message)          {}
+func (t *tracer) DeliverMessage(*pubsub.Message)           {}
+func (t *tracer) DuplicateMessage(*pubsub.Message)         {}
+func (t *tracer) RecvRPC(*pubsub.RPC)                      {}
