@@ -2,10 +2,12 @@ package mls
 
 import (
 	"bytes"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -165,4 +167,83 @@ func TestVectorDeserialization(t *testing.T) {
 		})
 	}
 	tally.report()
+}
+
+func TestAEAD(t *testing.T) {
+	for _, cs := range allSuites {
+		key := bytes.Repeat([]byte{1}, cs.AEADKeySize())
+		nonce := bytes.Repeat([]byte{2}, cs.AEADNonceSize())
+		ct, err := cs.Seal(key, nonce, []byte("aad"), []byte("message"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ct) != len("message")+cs.AEADOverhead() {
+			t.Errorf("suite %d: ciphertext of %d bytes", cs, len(ct))
+		}
+		if pt, err := cs.Open(key, nonce, []byte("aad"), ct); err != nil || string(pt) != "message" {
+			t.Errorf("suite %d: Open = %q, %v", cs, pt, err)
+		}
+		for name, f := range map[string]func() ([]byte, error){
+			"flipped":   func() ([]byte, error) { return cs.Open(key, nonce, []byte("aad"), flip(ct, 0)) },
+			"wrong aad": func() ([]byte, error) { return cs.Open(key, nonce, []byte("aaX"), ct) },
+			"short":     func() ([]byte, error) { return cs.Open(key, nonce, []byte("aad"), ct[:5]) },
+		} {
+			if _, err := f(); !errors.Is(err, ErrDecryption) {
+				t.Errorf("suite %d %s: %v, want ErrDecryption", cs, name, err)
+			}
+		}
+		if _, err := cs.Open(key[1:], nonce, nil, ct); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("suite %d short key: %v", cs, err)
+		}
+		if _, err := cs.Seal(key, nonce[1:], nil, nil); !errors.Is(err, ErrInvalidLength) {
+			t.Errorf("suite %d short nonce: %v", cs, err)
+		}
+	}
+}
+
+func TestCipherSuiteParameters(t *testing.T) {
+	want := map[CipherSuite][3]int{1: {32, 16, 12}, 2: {32, 16, 12}, 3: {32, 32, 12}, 4: {64, 32, 12}, 5: {64, 32, 12}, 6: {64, 32, 12}, 7: {48, 32, 12}}
+	for cs, w := range want {
+		if got := [3]int{cs.HashSize(), cs.AEADKeySize(), cs.AEADNonceSize()}; got != w {
+			t.Errorf("suite %d: Nh/Nk/Nn = %v, want %v", cs, got, w)
+		}
+		if !cs.Supported() || strings.HasPrefix(cs.String(), "CipherSuite(") {
+			t.Errorf("suite %d not supported", cs)
+		}
+	}
+	for _, cs := range []CipherSuite{0, 8, 0x0a0a} {
+		if cs.Supported() || cs.HashSize() != 0 {
+			t.Errorf("suite %#x claims support", uint16(cs))
+		}
+		if _, err := cs.Expand(nil, nil, 1); !errors.Is(err, ErrUnsupportedCipherSuite) {
+			t.Errorf("suite %#x Expand: %v", uint16(cs), err)
+		}
+		if _, _, err := cs.DeriveKeyPair(nil); !errors.Is(err, ErrUnsupportedCipherSuite) {
+			t.Errorf("suite %#x DeriveKeyPair: %v", uint16(cs), err)
+		}
+	}
+	if _, err := CipherSuite(1).ExpandWithLabel(nil, "x", nil, 255*32+1); !errors.Is(err, ErrInvalidLength) {
+		t.Errorf("over-long expand: %v", err)
+	}
+	if out, err := CipherSuite(1).Expand([]byte("prk"), nil, 255*32); err != nil || len(out) != 255*32 {
+		t.Errorf("maximal expand: %d, %v", len(out), err)
+	}
+}
+
+func TestExpandMatchesStandardHKDF(t *testing.T) {
+	for _, cs := range []CipherSuite{1, 4, 7} {
+		for _, n := range []int{1, 31, 32, 33, 64, 65, 200} {
+			got, err := cs.Expand([]byte("pseudorandom key"), []byte("info"), n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := hkdf.Expand(cs.newHash(), []byte("pseudorandom key"), "info", n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("suite %d, %d bytes: differs from crypto/hkdf", cs, n)
+			}
+		}
+	}
 }
