@@ -442,6 +442,13 @@ func (in *Instance) onAccept(m Message) error {
 		if digest != in.acceptedDigest {
 			return fmt.Errorf("consensus: accept from leaf %d: %w: two values under ballot %v", m.From, ErrProtocol, m.Ballot)
 		}
+		if in.lastVote == nil { // the vote was given before a restart
+			sig, err := in.signer.Sign(VoteContent(in.groupID, in.epoch, m.Ballot, digest))
+			if err != nil {
+				return fmt.Errorf("consensus: sign vote for %v: %w", m.Ballot, err)
+			}
+			in.lastVote = sig
+		}
 		in.send(m.From, Message{Type: MsgAccepted, Ballot: m.Ballot, Signature: in.lastVote})
 		return nil
 	}
