@@ -333,6 +333,12 @@ func framedContentTBS(e *Encoder, wf WireFormat, c *FramedContent, groupContext 
 	}
 }
 
+// tbsSizeHint estimates the size of a FramedContentTBS so that encoding it
+// allocates once in the common case (application data).
+func tbsSizeHint(c *FramedContent, groupContext []byte) int {
+	return 64 + len(groupContext) + len(c.GroupID) + len(c.AuthenticatedData) + len(c.ApplicationData)
+}
+
 // signatureLabel is the SignWithLabel label of FramedContentTBS.
 const signatureLabel = "FramedContentTBS"
 
@@ -352,7 +358,7 @@ func SignContent(rand io.Reader, signer *Signer, wf WireFormat, content *FramedC
 	if err := checkSenderContent(wf, &content.Sender, content.ContentType); err != nil {
 		return nil, err
 	}
-	var e Encoder
+	e := Encoder{buf: make([]byte, 0, tbsSizeHint(content, groupContext))}
 	framedContentTBS(&e, wf, content, groupContext)
 	tbs, err := e.Result()
 	if err != nil {
@@ -370,7 +376,7 @@ func SignContent(rand io.Reader, signer *Signer, wf WireFormat, content *FramedC
 // message's epoch (used for member and new_member_commit senders). A bad
 // signature yields an error wrapping ErrInvalidSignature.
 func (a *AuthenticatedContent) VerifySignature(cs CipherSuite, publicKey, groupContext []byte) error {
-	var e Encoder
+	e := Encoder{buf: make([]byte, 0, tbsSizeHint(&a.Content, groupContext))}
 	framedContentTBS(&e, a.WireFormat, &a.Content, groupContext)
 	tbs, err := e.Result()
 	if err != nil {
@@ -442,7 +448,7 @@ type Protector struct {
 	groupID          []byte
 	epoch            uint64
 	groupContext     []byte // encoded GroupContext of the epoch
-	senderDataSecret []byte
+	senderData       *labelExpander // keyed with the sender_data_secret
 	membershipKey    []byte
 	tree             *SecretTree
 	cfg              *Config
@@ -471,7 +477,7 @@ func NewProtector(cfg *Config, gc *GroupContext, senderDataSecret, membershipKey
 		groupID:          append([]byte(nil), gc.GroupID...),
 		epoch:            gc.Epoch,
 		groupContext:     enc,
-		senderDataSecret: append([]byte(nil), senderDataSecret...),
+		senderData:       newLabelExpander(cs, append([]byte(nil), senderDataSecret...)),
 		membershipKey:    append([]byte(nil), membershipKey...),
 		tree:             tree,
 		cfg:              cfg,

@@ -126,7 +126,7 @@ func (f *protectFixture) sealRaw(tb testing.TB, ct ContentType, sd SenderData, p
 	if m.Ciphertext, err = f.cs.Seal(key.Key, nonce, aad, plaintext); err != nil {
 		tb.Fatal(err)
 	}
-	sdKey, sdNonce, err := senderDataKeyNonce(f.cs, f.secrets.SenderDataSecret, m.Ciphertext)
+	sdKey, sdNonce, err := senderDataKeyNonce(newLabelExpander(f.cs, f.secrets.SenderDataSecret), m.Ciphertext)
 	if err != nil {
 		tb.Fatal(err)
 	}

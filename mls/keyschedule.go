@@ -1,7 +1,9 @@
 package mls
 
 import (
+	"crypto/hmac"
 	"fmt"
+	"hash"
 	"io"
 )
 
@@ -251,4 +253,46 @@ func ExternalInitSecret(cs CipherSuite, externalPriv, kemOutput []byte) ([]byte,
 		return nil, fmt.Errorf("%w: external init: %v", ErrDecryption, err)
 	}
 	return ctx.Export([]byte(externalInitLabel), uint(cs.HashSize())), nil
+}
+
+// labelExpander computes ExpandWithLabel repeatedly under one secret with a
+// single keyed HMAC: keying HMAC costs as much as the expansion itself, and
+// the ratchets and sender-data keys expand several labels from each secret.
+// Outputs longer than Nh fall back to the general ExpandWithLabel.
+type labelExpander struct {
+	cs     CipherSuite
+	secret []byte
+	mac    hash.Hash
+	info   []byte
+}
+
+func newLabelExpander(cs CipherSuite, secret []byte) *labelExpander {
+	return &labelExpander{cs: cs, secret: secret, mac: hmac.New(cs.newHash(), secret), info: make([]byte, 0, 128)}
+}
+
+// expand returns ExpandWithLabel(secret, label, context, length).
+func (x *labelExpander) expand(label string, context []byte, length int) ([]byte, error) {
+	if length > x.cs.HashSize() || len(labelPrefix)+len(label) >= 1<<6 || len(context) >= 1<<14 {
+		return x.cs.ExpandWithLabel(x.secret, label, context, length)
+	}
+	// HKDF-Expand of at most one block: T(1) = HMAC(secret, info || 0x01),
+	// with info the encoded KDFLabel.
+	e := Encoder{buf: x.info[:0]}
+	e.Uint16(uint16(length))
+	e.Varint(uint64(len(labelPrefix) + len(label)))
+	e.buf = append(e.buf, labelPrefix...)
+	e.buf = append(e.buf, label...)
+	e.Opaque(context)
+	e.Uint8(1)
+	x.info = e.buf
+	x.mac.Reset()
+	x.mac.Write(e.buf)
+	out := x.mac.Sum(make([]byte, 0, x.cs.HashSize()))
+	return out[:length:length], nil
+}
+
+// treeSecret is DeriveTreeSecret(secret, label, generation, length).
+func (x *labelExpander) treeSecret(label string, generation uint32, length int) ([]byte, error) {
+	ctx := [4]byte{byte(generation >> 24), byte(generation >> 16), byte(generation >> 8), byte(generation)}
+	return x.expand(label, ctx[:], length)
 }

@@ -92,16 +92,17 @@ func privateContentAAD(groupID []byte, epoch uint64, ct ContentType, authenticat
 
 // senderDataKeyNonce derives the key and nonce that protect a
 // PrivateMessage's sender data from a sample of its ciphertext (RFC 9420
-// §6.3.2).
-func senderDataKeyNonce(cs CipherSuite, senderDataSecret, ciphertext []byte) (key, nonce []byte, err error) {
+// §6.3.2). x expands under the epoch's sender_data_secret.
+func senderDataKeyNonce(x *labelExpander, ciphertext []byte) (key, nonce []byte, err error) {
+	cs := x.cs
 	sample := ciphertext
 	if len(sample) > cs.HashSize() {
 		sample = sample[:cs.HashSize()]
 	}
-	if key, err = cs.ExpandWithLabel(senderDataSecret, "key", sample, cs.AEADKeySize()); err != nil {
+	if key, err = x.expand("key", sample, cs.AEADKeySize()); err != nil {
 		return nil, nil, err
 	}
-	if nonce, err = cs.ExpandWithLabel(senderDataSecret, "nonce", sample, cs.AEADNonceSize()); err != nil {
+	if nonce, err = x.expand("nonce", sample, cs.AEADNonceSize()); err != nil {
 		return nil, nil, err
 	}
 	return key, nonce, nil
@@ -173,7 +174,7 @@ func (p *Protector) ProtectPrivate(ac *AuthenticatedContent) (*PrivateMessage, e
 		return nil, fmt.Errorf("mls: encrypting content: %w", err)
 	}
 
-	sdKey, sdNonce, err := senderDataKeyNonce(p.suite, p.senderDataSecret, ciphertext)
+	sdKey, sdNonce, err := senderDataKeyNonce(p.senderData, ciphertext)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +280,7 @@ func (p *Protector) UnprotectPrivate(m *PrivateMessage, keys SignatureKeyFunc) (
 // openSenderData decrypts and decodes a PrivateMessage's sender data.
 func (p *Protector) openSenderData(m *PrivateMessage) (SenderData, error) {
 	var sd SenderData
-	key, nonce, err := senderDataKeyNonce(p.suite, p.senderDataSecret, m.Ciphertext)
+	key, nonce, err := senderDataKeyNonce(p.senderData, m.Ciphertext)
 	if err != nil {
 		return sd, err
 	}

@@ -229,15 +229,16 @@ type ratchet struct {
 // derive computes the key of generation gen (== r.next) and the ratchet
 // secret of gen+1, without changing r.
 func (r *ratchet) derive(cs CipherSuite, gen uint32) (RatchetKey, []byte, error) {
-	key, err := cs.DeriveTreeSecret(r.secret, "key", gen, cs.AEADKeySize())
+	x := newLabelExpander(cs, r.secret)
+	key, err := x.treeSecret("key", gen, cs.AEADKeySize())
 	if err != nil {
 		return RatchetKey{}, nil, err
 	}
-	nonce, err := cs.DeriveTreeSecret(r.secret, "nonce", gen, cs.AEADNonceSize())
+	nonce, err := x.treeSecret("nonce", gen, cs.AEADNonceSize())
 	if err != nil {
 		return RatchetKey{}, nil, err
 	}
-	next, err := cs.DeriveTreeSecret(r.secret, "secret", gen, cs.HashSize())
+	next, err := x.treeSecret("secret", gen, cs.HashSize())
 	if err != nil {
 		return RatchetKey{}, nil, err
 	}

@@ -31,7 +31,7 @@ func TestVectorSecretTree(t *testing.T) {
 	for i, v := range vs {
 		ok := vectorCase(t, v.CipherSuite.String()+"/"+strconv.Itoa(i), func(t *testing.T) {
 			cs := v.CipherSuite
-			key, nonce, err := senderDataKeyNonce(cs, v.SenderData.SenderDataSecret, v.SenderData.Ciphertext)
+			key, nonce, err := senderDataKeyNonce(newLabelExpander(cs, v.SenderData.SenderDataSecret), v.SenderData.Ciphertext)
 			if err != nil {
 				t.Fatal(err)
 			}
