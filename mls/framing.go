@@ -444,14 +444,14 @@ type SignatureKeyFunc func(ac *AuthenticatedContent) (publicKey []byte, err erro
 // receive messages for. A Protector is not safe for concurrent use: it owns
 // the secret tree, whose ratchets advance with every message.
 type Protector struct {
-	suite            CipherSuite
-	groupID          []byte
-	epoch            uint64
-	groupContext     []byte // encoded GroupContext of the epoch
-	senderData       *labelExpander // keyed with the sender_data_secret
-	membershipKey    []byte
-	tree             *SecretTree
-	cfg              *Config
+	suite         CipherSuite
+	groupID       []byte
+	epoch         uint64
+	groupContext  []byte         // encoded GroupContext of the epoch
+	senderData    *labelExpander // keyed with the sender_data_secret
+	membershipKey []byte
+	tree          *SecretTree
+	cfg           *Config
 }
 
 // NewProtector returns the Protector of the epoch described by gc, with the
@@ -473,14 +473,14 @@ func NewProtector(cfg *Config, gc *GroupContext, senderDataSecret, membershipKey
 		return nil, fmt.Errorf("mls: encoding group context: %w", err)
 	}
 	return &Protector{
-		suite:            cs,
-		groupID:          append([]byte(nil), gc.GroupID...),
-		epoch:            gc.Epoch,
-		groupContext:     enc,
-		senderData:       newLabelExpander(cs, append([]byte(nil), senderDataSecret...)),
-		membershipKey:    append([]byte(nil), membershipKey...),
-		tree:             tree,
-		cfg:              cfg,
+		suite:         cs,
+		groupID:       append([]byte(nil), gc.GroupID...),
+		epoch:         gc.Epoch,
+		groupContext:  enc,
+		senderData:    newLabelExpander(cs, append([]byte(nil), senderDataSecret...)),
+		membershipKey: append([]byte(nil), membershipKey...),
+		tree:          tree,
+		cfg:           cfg,
 	}, nil
 }
 
