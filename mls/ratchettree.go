@@ -1,0 +1,493 @@
+package mls
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+)
+
+// The ratchet tree of RFC 9420 §7: the public state of a group's members.
+//
+// A RatchetTree is an array of nodes in the order of treemath.go, always
+// full (a power of two of leaves, RFC 9420 §7.7). LeafNode and ParentNode
+// values stored in it are never modified in place: an operation that
+// changes a node installs a new value. That makes Clone an O(n) copy of
+// pointers, with the nodes themselves shared between the clones, and it is
+// why callers must treat every *LeafNode and *ParentNode obtained from a
+// tree as read-only.
+//
+// Each node caches its tree hash (RFC 9420 §7.8) and the parent hashes it
+// gives its two children (§7.9). A change to a node drops the caches of
+// that node and of its ancestors only, so an operation on a group of n
+// members costs O(log n) hashing, except extending the tree, which hashes
+// the new blank half once (O(1) amortized per added member).
+
+// Errors about the shape or content of a ratchet tree.
+var (
+	// ErrInvalidTree: a serialized tree does not describe a ratchet tree
+	// (empty, wrong node type at a position, trailing blank node, ...).
+	ErrInvalidTree = errors.New("mls: invalid ratchet tree")
+	// ErrBlankLeaf: the operation needs a member at a leaf that is blank or
+	// outside the tree.
+	ErrBlankLeaf = errors.New("mls: leaf is blank or outside the tree")
+	// ErrTreeFull: no more leaves can be added.
+	ErrTreeFull = errors.New("mls: ratchet tree is full")
+)
+
+// RatchetTree is the ratchet tree of a group in one epoch. The zero value
+// is not usable; build one with NewRatchetTree or NewRatchetTreeFromNodes.
+// A RatchetTree is not safe for concurrent mutation; concurrent readers
+// are fine once hashes have been computed (TreeHash fills caches).
+type RatchetTree struct {
+	suite     CipherSuite
+	leafCount uint32
+	members   int
+	nodes     []treeNode
+}
+
+// treeNode is one slot of the array. At most one of leaf and parent is set;
+// neither means blank. cache is nil when stale; a cache value is never
+// modified after it is installed, only replaced, so clones share it.
+type treeNode struct {
+	leaf   *LeafNode
+	parent *ParentNode
+	cache  *nodeCache
+}
+
+func (n *treeNode) blank() bool { return n.leaf == nil && n.parent == nil }
+
+// NewRatchetTree returns a one-member tree with leaf at index 0, as the
+// creator of a group has (RFC 9420 §11). The tree keeps the pointer.
+func NewRatchetTree(cs CipherSuite, leaf *LeafNode) (*RatchetTree, error) {
+	if err := cs.check(); err != nil {
+		return nil, err
+	}
+	if leaf == nil {
+		return nil, fmt.Errorf("%w: nil leaf", ErrInvalidTree)
+	}
+	return &RatchetTree{
+		suite:     cs,
+		leafCount: 1,
+		members:   1,
+		nodes:     []treeNode{{leaf: leaf}},
+	}, nil
+}
+
+// NewRatchetTreeFromNodes builds a tree from its serialized form (the
+// ratchet_tree extension, RFC 9420 §12.4.3.3): the last node must be
+// non-blank, leaves sit at even positions and parents at odd ones, and the
+// array is padded with blanks to a full tree. Unmerged-leaf lists must be
+// sorted and name leaves below their node. Nothing else is checked here:
+// call Validate (or its parts) before trusting a tree received from others.
+// The tree keeps the node pointers.
+func NewRatchetTreeFromNodes(cs CipherSuite, nodes TreeNodes) (*RatchetTree, error) {
+	if err := cs.check(); err != nil {
+		return nil, err
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("%w: no nodes", ErrInvalidTree)
+	}
+	if nodes[len(nodes)-1] == nil {
+		return nil, fmt.Errorf("%w: last node is blank", ErrInvalidTree)
+	}
+	if uint64(len(nodes)) > uint64(NodeWidth(MaxLeaves)) {
+		return nil, fmt.Errorf("%w: %d nodes", ErrInvalidTree, len(nodes))
+	}
+	leaves := uint32(1)
+	for NodeWidth(leaves) < uint32(len(nodes)) {
+		leaves *= 2
+	}
+	t := &RatchetTree{
+		suite:     cs,
+		leafCount: leaves,
+		nodes:     make([]treeNode, NodeWidth(leaves)),
+	}
+	for i, n := range nodes {
+		if n == nil {
+			continue
+		}
+		x := NodeIndex(i)
+		switch {
+		case n.Leaf != nil && n.Parent == nil && x.IsLeaf():
+			t.nodes[i].leaf = n.Leaf
+			t.members++
+		case n.Parent != nil && n.Leaf == nil && !x.IsLeaf():
+			if err := treeCheckUnmergedShape(x, n.Parent.UnmergedLeaves); err != nil {
+				return nil, err
+			}
+			t.nodes[i].parent = n.Parent
+		default:
+			return nil, fmt.Errorf("%w: node %d has the wrong type for its position", ErrInvalidTree, i)
+		}
+	}
+	return t, nil
+}
+
+// UnmarshalRatchetTree decodes the ratchet_tree extension encoding
+// (optional<Node> ratchet_tree<V>) into a tree; see NewRatchetTreeFromNodes.
+func UnmarshalRatchetTree(cs CipherSuite, b []byte) (*RatchetTree, error) {
+	var nodes TreeNodes
+	if err := nodes.Unmarshal(b); err != nil {
+		return nil, err
+	}
+	return NewRatchetTreeFromNodes(cs, nodes)
+}
+
+// treeCheckUnmergedShape requires unmerged leaves to be strictly increasing
+// and below x, so that no later code can index outside the tree through
+// them.
+func treeCheckUnmergedShape(x NodeIndex, unmerged []LeafIndex) error {
+	lo, hi := treeLeafRange(x)
+	for i, l := range unmerged {
+		if l < lo || l > hi {
+			return &UnmergedLeavesError{Node: x, Leaf: l, Reason: "not a descendant of the node"}
+		}
+		if i > 0 && unmerged[i-1] >= l {
+			return &UnmergedLeavesError{Node: x, Leaf: l, Reason: "list not strictly increasing"}
+		}
+	}
+	return nil
+}
+
+// treeLeafRange returns the first and last leaf below node x.
+func treeLeafRange(x NodeIndex) (lo, hi LeafIndex) {
+	k := x.Level()
+	span := uint64(1)<<k - 1
+	return LeafIndex((uint64(x) - span) / 2), LeafIndex((uint64(x) + span) / 2)
+}
+
+// treeIsAncestor reports whether a is x or an ancestor of x.
+func treeIsAncestor(a, x NodeIndex) bool {
+	k := a.Level()
+	span := uint64(1)<<k - 1
+	return uint64(x)+span >= uint64(a) && uint64(x) <= uint64(a)+span
+}
+
+// Nodes returns the tree in its serialized form, without trailing blank
+// nodes. The Leaf and Parent values are the tree's own (read-only).
+func (t *RatchetTree) Nodes() TreeNodes {
+	end := len(t.nodes)
+	for end > 0 && t.nodes[end-1].blank() {
+		end--
+	}
+	out := make(TreeNodes, end)
+	for i := range out {
+		n := &t.nodes[i]
+		if !n.blank() {
+			out[i] = &Node{Leaf: n.leaf, Parent: n.parent}
+		}
+	}
+	return out
+}
+
+// Marshal encodes the tree as the ratchet_tree extension carries it.
+func (t *RatchetTree) Marshal() ([]byte, error) { return t.Nodes().Marshal() }
+
+// CipherSuite returns the suite the tree's hashes and keys use.
+func (t *RatchetTree) CipherSuite() CipherSuite { return t.suite }
+
+// LeafCount returns the width of the tree in leaves (a power of two),
+// including blank leaves.
+func (t *RatchetTree) LeafCount() uint32 { return t.leafCount }
+
+// NodeCount returns the number of nodes of the full tree.
+func (t *RatchetTree) NodeCount() uint32 { return uint32(len(t.nodes)) }
+
+// MemberCount returns the number of non-blank leaves.
+func (t *RatchetTree) MemberCount() int { return t.members }
+
+// Root returns the root node index.
+func (t *RatchetTree) Root() NodeIndex { return Root(t.leafCount) }
+
+// Leaf returns the leaf node at index i, or nil if it is blank or outside
+// the tree. The value is shared: do not modify it.
+func (t *RatchetTree) Leaf(i LeafIndex) *LeafNode {
+	if uint64(i) >= uint64(t.leafCount) {
+		return nil
+	}
+	return t.nodes[i.Node()].leaf
+}
+
+// ParentNode returns the parent node at x, or nil if it is blank, a leaf
+// position or outside the tree. The value is shared: do not modify it.
+func (t *RatchetTree) ParentNode(x NodeIndex) *ParentNode {
+	if uint64(x) >= uint64(len(t.nodes)) {
+		return nil
+	}
+	return t.nodes[x].parent
+}
+
+// Blank reports whether node x is blank (nodes outside the tree are).
+func (t *RatchetTree) Blank(x NodeIndex) bool {
+	return uint64(x) >= uint64(len(t.nodes)) || t.nodes[x].blank()
+}
+
+// EncryptionKey returns the HPKE public key of node x, or nil if blank.
+func (t *RatchetTree) EncryptionKey(x NodeIndex) []byte {
+	if uint64(x) >= uint64(len(t.nodes)) {
+		return nil
+	}
+	n := &t.nodes[x]
+	switch {
+	case n.leaf != nil:
+		return n.leaf.EncryptionKey
+	case n.parent != nil:
+		return n.parent.EncryptionKey
+	}
+	return nil
+}
+
+// Members iterates over the non-blank leaves in index order.
+func (t *RatchetTree) Members() iter.Seq2[LeafIndex, *LeafNode] {
+	return func(yield func(LeafIndex, *LeafNode) bool) {
+		for i := uint32(0); i < t.leafCount; i++ {
+			if l := t.nodes[2*i].leaf; l != nil {
+				if !yield(LeafIndex(i), l) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Resolution returns the resolution of node x (RFC 9420 §4.1.1): x itself
+// and its unmerged leaves if x is not blank, else the resolutions of its
+// children. Nodes outside the tree have an empty resolution.
+func (t *RatchetTree) Resolution(x NodeIndex) []NodeIndex {
+	return t.appendResolution(nil, x, nil)
+}
+
+// appendResolution appends the resolution of x to out, leaving out the
+// leaves in excluded (sorted).
+func (t *RatchetTree) appendResolution(out []NodeIndex, x NodeIndex, excluded []LeafIndex) []NodeIndex {
+	if uint64(x) >= uint64(len(t.nodes)) {
+		return out
+	}
+	n := &t.nodes[x]
+	switch {
+	case n.leaf != nil:
+		if l, _ := x.Leaf(); !treeContainsLeaf(excluded, l) {
+			out = append(out, x)
+		}
+		return out
+	case n.parent != nil:
+		out = append(out, x)
+		for _, l := range n.parent.UnmergedLeaves {
+			if !treeContainsLeaf(excluded, l) {
+				out = append(out, l.Node())
+			}
+		}
+		return out
+	case x.IsLeaf():
+		return out
+	}
+	l, _ := x.Left()
+	r, _ := x.Right()
+	return t.appendResolution(t.appendResolution(out, l, excluded), r, excluded)
+}
+
+func treeContainsLeaf(sorted []LeafIndex, l LeafIndex) bool {
+	_, found := slices.BinarySearch(sorted, l)
+	return found
+}
+
+// resolutionEmpty reports whether the resolution of x is empty, that is,
+// whether the subtree under x is all blank. It stops at the first
+// non-blank node.
+func (t *RatchetTree) resolutionEmpty(x NodeIndex) bool {
+	if !t.nodes[x].blank() {
+		return false
+	}
+	if x.IsLeaf() {
+		return true
+	}
+	l, _ := x.Left()
+	r, _ := x.Right()
+	return t.resolutionEmpty(l) && t.resolutionEmpty(r)
+}
+
+// FilteredDirectPath returns the filtered direct path of leaf l (RFC 9420
+// §4.1.2): its direct path without the nodes whose copath child has an
+// empty resolution. The leaf need not be a member.
+func (t *RatchetTree) FilteredDirectPath(l LeafIndex) []NodeIndex {
+	if uint64(l) >= uint64(t.leafCount) {
+		return nil
+	}
+	var out []NodeIndex
+	x := l.Node()
+	for {
+		p, ok := x.Parent(t.leafCount)
+		if !ok {
+			return out
+		}
+		s, _ := x.Sibling(t.leafCount)
+		if !t.resolutionEmpty(s) {
+			out = append(out, p)
+		}
+		x = p
+	}
+}
+
+// copathChild returns the child of p that is not an ancestor of x (or x).
+func copathChild(p, x NodeIndex) NodeIndex {
+	l, _ := p.Left()
+	r, _ := p.Right()
+	if x < p {
+		return r
+	}
+	return l
+}
+
+// Clone returns an independent copy of the tree for staging changes. It
+// copies the node array (pointers), not the nodes, and costs no hashing.
+func (t *RatchetTree) Clone() *RatchetTree {
+	c := *t
+	c.nodes = slices.Clone(t.nodes)
+	return &c
+}
+
+// setNode installs a new value at x and drops the caches of x and its
+// ancestors.
+func (t *RatchetTree) setNode(x NodeIndex, leaf *LeafNode, parent *ParentNode) {
+	n := &t.nodes[x]
+	if x.IsLeaf() {
+		switch {
+		case n.leaf == nil && leaf != nil:
+			t.members++
+		case n.leaf != nil && leaf == nil:
+			t.members--
+		}
+	}
+	n.leaf, n.parent = leaf, parent
+	t.invalidate(x)
+}
+
+// invalidate drops the cached hashes of x and of all its ancestors.
+func (t *RatchetTree) invalidate(x NodeIndex) {
+	for {
+		t.nodes[x].cache = nil
+		p, ok := x.Parent(t.leafCount)
+		if !ok {
+			return
+		}
+		x = p
+	}
+}
+
+// blankDirectPath blanks every parent node above leaf l.
+func (t *RatchetTree) blankDirectPath(l LeafIndex) {
+	x := l.Node()
+	for {
+		p, ok := x.Parent(t.leafCount)
+		if !ok {
+			return
+		}
+		t.nodes[p].parent = nil
+		t.nodes[p].cache = nil
+		x = p
+	}
+}
+
+// AddLeaf places leaf at the leftmost blank leaf, extending the tree if
+// there is none, and records it as unmerged at every non-blank ancestor
+// (RFC 9420 §12.1.1). It returns the new member's index. The tree keeps
+// the pointer. Validating the leaf (or its KeyPackage) is the caller's
+// job, before the call.
+func (t *RatchetTree) AddLeaf(leaf *LeafNode) (LeafIndex, error) {
+	if leaf == nil {
+		return 0, fmt.Errorf("%w: nil leaf", ErrInvalidTree)
+	}
+	i := LeafIndex(t.leafCount)
+	for j := uint32(0); j < t.leafCount; j++ {
+		if t.nodes[2*j].blank() {
+			i = LeafIndex(j)
+			break
+		}
+	}
+	if uint32(i) == t.leafCount {
+		if t.leafCount >= MaxLeaves {
+			return 0, ErrTreeFull
+		}
+		t.extend()
+	}
+	x := i.Node()
+	t.setNode(x, leaf, nil)
+	for {
+		p, ok := x.Parent(t.leafCount)
+		if !ok {
+			break
+		}
+		if pn := t.nodes[p].parent; pn != nil {
+			np := *pn
+			np.UnmergedLeaves = treeInsertLeaf(pn.UnmergedLeaves, i)
+			t.nodes[p].parent = &np
+		}
+		x = p
+	}
+	return i, nil
+}
+
+// treeInsertLeaf returns a new sorted list with l added.
+func treeInsertLeaf(sorted []LeafIndex, l LeafIndex) []LeafIndex {
+	pos, found := slices.BinarySearch(sorted, l)
+	if found {
+		return slices.Clone(sorted)
+	}
+	out := make([]LeafIndex, 0, len(sorted)+1)
+	out = append(out, sorted[:pos]...)
+	out = append(out, l)
+	return append(out, sorted[pos:]...)
+}
+
+// extend doubles the tree: the old tree becomes the left subtree of a new
+// blank root (RFC 9420 §7.7). Cached hashes of the old nodes stay valid.
+func (t *RatchetTree) extend() {
+	t.leafCount *= 2
+	t.nodes = append(t.nodes, make([]treeNode, int(NodeWidth(t.leafCount))-len(t.nodes))...)
+}
+
+// UpdateLeaf replaces the member at leaf i and blanks its direct path, as
+// an Update proposal does (RFC 9420 §12.1.2). The tree keeps the pointer.
+func (t *RatchetTree) UpdateLeaf(i LeafIndex, leaf *LeafNode) error {
+	if leaf == nil {
+		return fmt.Errorf("%w: nil leaf", ErrInvalidTree)
+	}
+	if t.Leaf(i) == nil {
+		return fmt.Errorf("%w: update of leaf %d", ErrBlankLeaf, i)
+	}
+	t.blankDirectPath(i)
+	t.setNode(i.Node(), leaf, nil)
+	return nil
+}
+
+// RemoveLeaf blanks leaf i and its direct path, then truncates the tree
+// while its right half is blank (RFC 9420 §12.1.3).
+func (t *RatchetTree) RemoveLeaf(i LeafIndex) error {
+	if t.Leaf(i) == nil {
+		return fmt.Errorf("%w: removal of leaf %d", ErrBlankLeaf, i)
+	}
+	t.blankDirectPath(i)
+	t.setNode(i.Node(), nil, nil)
+	t.truncate()
+	return nil
+}
+
+// truncate halves the tree while the right subtree of the root holds no
+// non-blank node; the root itself goes with it, blank or not. The backward
+// scan stops at the last non-blank node, which in a live group is almost
+// always near the right edge.
+func (t *RatchetTree) truncate() {
+	for t.leafCount > 1 {
+		last := int(NodeWidth(t.leafCount)) - 1
+		for last >= 0 && t.nodes[last].blank() {
+			last--
+		}
+		if last >= int(t.leafCount) { // right subtree starts after the root at leafCount-1
+			break
+		}
+		t.leafCount /= 2
+	}
+	clear(t.nodes[NodeWidth(t.leafCount):])
+	t.nodes = t.nodes[:NodeWidth(t.leafCount)]
+}
