@@ -263,6 +263,7 @@ type labelExpander struct {
 	cs     CipherSuite
 	secret []byte
 	mac    hash.Hash
+	used   bool // mac has been written to since it was keyed
 	info   []byte
 }
 
@@ -285,7 +286,12 @@ func (x *labelExpander) expand(label string, context []byte, length int) ([]byte
 	e.Opaque(context)
 	e.Uint8(1)
 	x.info = e.buf
-	x.mac.Reset()
+	// A fresh HMAC is already in its keyed state; resetting it would
+	// snapshot that state first, which costs more than the expansion.
+	if x.used {
+		x.mac.Reset()
+	}
+	x.used = true
 	x.mac.Write(e.buf)
 	out := x.mac.Sum(make([]byte, 0, x.cs.HashSize()))
 	return out[:length:length], nil

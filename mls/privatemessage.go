@@ -73,7 +73,7 @@ func (s *SenderData) Unmarshal(b []byte) error { return decodeAll(b, s) }
 
 // senderDataAAD is SenderDataAAD (RFC 9420 §6.3.2).
 func senderDataAAD(groupID []byte, epoch uint64, ct ContentType) ([]byte, error) {
-	e := Encoder{}
+	e := Encoder{buf: make([]byte, 0, len(groupID)+16)}
 	e.Opaque(groupID)
 	e.Uint64(epoch)
 	e.Uint8(uint8(ct))
@@ -82,7 +82,7 @@ func senderDataAAD(groupID []byte, epoch uint64, ct ContentType) ([]byte, error)
 
 // privateContentAAD is PrivateContentAAD (RFC 9420 §6.3.1).
 func privateContentAAD(groupID []byte, epoch uint64, ct ContentType, authenticatedData []byte) ([]byte, error) {
-	e := Encoder{}
+	e := Encoder{buf: make([]byte, 0, len(groupID)+len(authenticatedData)+24)}
 	e.Opaque(groupID)
 	e.Uint64(epoch)
 	e.Uint8(uint8(ct))
