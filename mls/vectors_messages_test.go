@@ -109,10 +109,10 @@ func TestVectorMessages(t *testing.T) {
 	reportVectors(t, file, passed, len(vs))
 }
 
-// TestVectorMessagesRejectTruncation checks that cutting the last byte off
+// TestTruncatedMessagesRejected checks that cutting the last byte off
 // any MLSMessage of messages.json is a decoding error, never a shorter
 // valid message.
-func TestVectorMessagesRejectTruncation(t *testing.T) {
+func TestTruncatedMessagesRejected(t *testing.T) {
 	var vs []messagesVector
 	loadVectorFile(t, "messages.json", &vs)
 	for i, v := range vs[:20] {
