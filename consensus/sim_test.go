@@ -776,20 +776,24 @@ func (s staticStorage) InitialState() (HardState, error) { return HardState(s), 
 // key holders needs, and cheap enough for thousands of seeds.
 type simSigner uint32
 
-func simKey(leaf uint32) []byte {
-	k := sha256.Sum256(binary.BigEndian.AppendUint32([]byte("sim key "), leaf))
-	return k[:]
+// simKey derives a leaf's key without allocating.
+func simKey(leaf uint32) [8]byte {
+	var k [8]byte
+	binary.BigEndian.PutUint32(k[:4], leaf)
+	binary.BigEndian.PutUint32(k[4:], leaf*2654435761+0x5bd1e995)
+	return k
 }
 
 func (s simSigner) Sign(content []byte) ([]byte, error) {
-	return simMAC(uint32(s), content), nil
+	sum := simMAC(uint32(s), content)
+	return sum[:], nil
 }
 
-func simMAC(leaf uint32, content []byte) []byte {
-	h := sha256.New()
-	h.Write(simKey(leaf))
-	h.Write(content)
-	return h.Sum(nil)
+func simMAC(leaf uint32, content []byte) [sha256.Size]byte {
+	var buf [256]byte
+	k := simKey(leaf)
+	b := append(append(buf[:0], k[:]...), content...)
+	return sha256.Sum256(b)
 }
 
 type simVerifier struct{}
@@ -797,7 +801,8 @@ type simVerifier struct{}
 var errBadSimSignature = errors.New("sim: bad signature")
 
 func (simVerifier) Verify(leaf uint32, content, sig []byte) error {
-	if !bytes.Equal(simMAC(leaf, content), sig) {
+	sum := simMAC(leaf, content)
+	if !bytes.Equal(sum[:], sig) {
 		return errBadSimSignature
 	}
 	return nil

@@ -91,7 +91,7 @@ func (r *reader) ballot(what string) Ballot {
 // value reads a u32-length-prefixed byte string of at most max bytes. The
 // result aliases the input.
 func (r *reader) value(what string, max int) []byte {
-	n := r.u32(what + " length")
+	n := r.u32(what)
 	if r.err != nil {
 		return nil
 	}
@@ -105,7 +105,7 @@ func (r *reader) value(what string, max int) []byte {
 // sig reads a u16-length-prefixed, non-empty signature. The result aliases
 // the input.
 func (r *reader) sig(what string) []byte {
-	n := r.u16(what + " length")
+	n := r.u16(what)
 	if r.err != nil {
 		return nil
 	}
