@@ -113,7 +113,9 @@ func (g *benchGroup) decide(b *testing.B, proposer uint32, value []byte) {
 
 type ed25519Signer ed25519.PrivateKey
 
-func (s ed25519Signer) Sign(c []byte) ([]byte, error) { return ed25519.Sign(ed25519.PrivateKey(s), c), nil }
+func (s ed25519Signer) Sign(c []byte) ([]byte, error) {
+	return ed25519.Sign(ed25519.PrivateKey(s), c), nil
+}
 
 type ed25519Verifier map[uint32]ed25519.PublicKey
 

@@ -85,7 +85,11 @@ func TestMessageDecodeRejects(t *testing.T) {
 		{"truncated value", accept[:len(accept)-1]},
 		{"trailing byte", append(append([]byte{}, accept...), 0)},
 		{"accept with zero ballot", func() []byte { b := append([]byte{}, accept...); copy(b[14:], make([]byte, 8)); return b }()},
-		{"zero round with leaf", func() []byte { b := append([]byte{}, accept...); copy(b[14:], []byte{0, 0, 0, 0, 0, 0, 0, 9}); return b }()},
+		{"zero round with leaf", func() []byte {
+			b := append([]byte{}, accept...)
+			copy(b[14:], []byte{0, 0, 0, 0, 0, 0, 0, 9})
+			return b
+		}()},
 		{"empty accept value", append(append([]byte{}, accept[:22]...), 0, 0, 0, 0)},
 		{"learn with ballot", func() []byte {
 			b := valid(Message{Type: MsgLearn, Epoch: 1, From: 1})
@@ -181,8 +185,8 @@ func TestHardStateRoundTrip(t *testing.T) {
 	}
 	for _, bad := range []HardState{
 		{Promised: Ballot{1, 1}, Accepted: Ballot{2, 1}, Value: []byte("v")}, // accepted above promised
-		{Promised: Ballot{2, 1}, Accepted: Ballot{2, 1}},                    // accepted without value
-		{Promised: Ballot{2, 1}, Value: []byte("v")},                        // value without ballot
+		{Promised: Ballot{2, 1}, Accepted: Ballot{2, 1}},                     // accepted without value
+		{Promised: Ballot{2, 1}, Value: []byte("v")},                         // value without ballot
 	} {
 		if _, err := bad.MarshalBinary(); !errors.Is(err, ErrMalformed) {
 			t.Errorf("MarshalBinary(%+v) error %v, want ErrMalformed", bad, err)
