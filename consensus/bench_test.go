@@ -156,7 +156,7 @@ func benchDecision(b *testing.B, n int, fast, realSigs bool) {
 	}
 	signers, verifier := benchKeys(members, realSigs)
 	value := make([]byte, 1024)
-	proposer := Coordinator(0, members)
+	proposer := coordinator(0, members)
 	if !fast {
 		proposer = members[n-1]
 	}

@@ -26,10 +26,10 @@ type Certificate struct {
 // Quorum returns the size of a strict majority of n members.
 func Quorum(n int) int { return n/2 + 1 }
 
-// Coordinator returns the member that may use the fast round in epoch: the
+// coordinator returns the member that may use the fast round in epoch: the
 // member at position epoch mod n of the sorted member set, so that the role
 // rotates from epoch to epoch.
-func Coordinator(epoch uint64, sortedMembers []uint32) uint32 {
+func coordinator(epoch uint64, sortedMembers []uint32) uint32 {
 	return sortedMembers[epoch%uint64(len(sortedMembers))]
 }
 
@@ -70,7 +70,7 @@ func verifyCertificate(groupID []byte, epoch uint64, members []uint32, quorum in
 	if cert.Ballot.IsZero() {
 		return fmt.Errorf("%w: zero ballot", ErrInvalidCertificate)
 	}
-	if cert.Ballot.Round == FastRound && cert.Ballot.Leaf != Coordinator(epoch, members) {
+	if cert.Ballot.Round == FastRound && cert.Ballot.Leaf != coordinator(epoch, members) {
 		return fmt.Errorf("%w: fast ballot %v by a non-coordinator", ErrInvalidCertificate, cert.Ballot)
 	}
 	if _, ok := slices.BinarySearch(members, cert.Ballot.Leaf); !ok {

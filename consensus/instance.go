@@ -168,7 +168,7 @@ func New(cfg Config) (*Instance, error) {
 		self:         cfg.Self,
 		members:      members,
 		quorum:       Quorum(len(members)),
-		coordinator:  Coordinator(cfg.Epoch, members),
+		coordinator:  coordinator(cfg.Epoch, members),
 		signer:       cfg.Signer,
 		verifier:     cfg.Verifier,
 		validate:     cfg.Validate,
@@ -637,7 +637,14 @@ func (in *Instance) decide(value []byte, cert Certificate) {
 }
 
 func (in *Instance) decideMessage() Message {
-	return Message{Type: MsgDecide, Ballot: in.decision.Certificate.Ballot, Value: in.decision.Value, Certificate: &in.decision.Certificate}
+	return DecideMessage(in.epoch, in.self, in.decision)
+}
+
+// DecideMessage builds the Decide message that carries d for epoch, sent by
+// from. A node that has discarded an epoch's instance uses it to answer
+// members still working on that epoch from the decision it kept.
+func DecideMessage(epoch uint64, from uint32, d *Decision) Message {
+	return Message{Type: MsgDecide, Epoch: epoch, From: from, Ballot: d.Certificate.Ballot, Value: d.Value, Certificate: &d.Certificate}
 }
 
 func (in *Instance) sendDecision(to uint32) { in.send(to, in.decideMessage()) }

@@ -572,6 +572,10 @@ func (s *simulation) handleReady(nd *simNode) {
 			return
 		}
 		if rd.Decision != nil {
+			if nd.proposal != nil && !bytes.Equal(nd.proposal, rd.Decision.Value) && !bytes.Equal(rd.Superseded, nd.proposal) {
+				s.fail("member %d: its proposal lost in epoch %d but Ready.Superseded does not return it", nd.leaf, nd.epoch)
+				return
+			}
 			s.apply(nd, nd.epoch, rd.Decision.Value, rd.Decision.Certificate)
 		}
 	}
@@ -685,8 +689,7 @@ func (s *simulation) learnFrom(nd *simNode, peer uint32, epoch uint64) {
 }
 
 func (s *simulation) reply(nd *simNode, to uint32, epoch uint64, e decided) {
-	cert := e.cert
-	m := Message{Type: MsgDecide, Epoch: epoch, From: nd.leaf, Ballot: cert.Ballot, Value: e.value, Certificate: &cert}
+	m := DecideMessage(epoch, nd.leaf, &Decision{Value: e.value, Certificate: e.cert})
 	s.transmit(nd.leaf, Envelope{To: to, Message: m}, nil)
 }
 
