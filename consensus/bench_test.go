@@ -21,7 +21,6 @@ type benchGroup struct {
 	deliveries int
 	bytesSent  int
 	bytesRecv  int
-	proposer   uint32
 	propTime   time.Duration
 	queue      []benchMsg
 }
