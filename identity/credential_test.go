@@ -73,10 +73,10 @@ func TestCredentialWireLayout(t *testing.T) {
 	leaf := leafKey(t, suite1, "leaf")
 	c := mustIssue(t, n, suite1, leaf)
 	var want []byte
-	want = append(want, 0xF0, 0xC1) // credential_type
+	want = append(want, 0xF0, 0xC1)       // credential_type
 	want = append(want, 0x40, 3+33+33+66) // content length, 2-byte varint
-	want = append(want, 0x01)       // version
-	want = append(want, 0x00, 0x01) // cipher_suite
+	want = append(want, 0x01)             // version
+	want = append(want, 0x00, 0x01)       // cipher_suite
 	want = append(want, 0x20)
 	want = append(want, n.ID().PublicKey()...)
 	want = append(want, 0x20)
