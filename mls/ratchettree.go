@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"iter"
@@ -44,6 +45,23 @@ type RatchetTree struct {
 	leafCount uint32
 	members   int
 	nodes     []treeNode
+	// encTags[x] and sigTags[l] are short tags of the encryption key of
+	// node x and the signature key of leaf l (0 when blank): dense arrays
+	// that make the uniqueness checks of RFC 9420 §7.3 and §12.4.2 a fast
+	// linear scan instead of a walk over every node's allocations.
+	encTags []uint64
+	sigTags []uint64
+}
+
+// treeKeyTag condenses a public key into 64 bits for the key indexes.
+// The last bytes are used because some encodings (uncompressed EC points)
+// start with a constant byte. Equal tags are confirmed with a full compare.
+func treeKeyTag(k []byte) uint64 {
+	var v uint64
+	for i := max(0, len(k)-8); i < len(k); i++ {
+		v = v<<8 | uint64(k[i])
+	}
+	return v ^ uint64(len(k))<<56
 }
 
 // treeNode is one slot of the array. At most one of leaf and parent is set;
@@ -66,12 +84,15 @@ func NewRatchetTree(cs CipherSuite, leaf *LeafNode) (*RatchetTree, error) {
 	if leaf == nil {
 		return nil, fmt.Errorf("%w: nil leaf", ErrInvalidTree)
 	}
-	return &RatchetTree{
+	t := &RatchetTree{
 		suite:     cs,
 		leafCount: 1,
-		members:   1,
-		nodes:     []treeNode{{leaf: leaf}},
-	}, nil
+		nodes:     make([]treeNode, 1),
+		encTags:   make([]uint64, 1),
+		sigTags:   make([]uint64, 1),
+	}
+	t.setNode(0, leaf, nil)
+	return t, nil
 }
 
 // NewRatchetTreeFromNodes builds a tree from its serialized form (the
@@ -102,6 +123,8 @@ func NewRatchetTreeFromNodes(cs CipherSuite, nodes TreeNodes) (*RatchetTree, err
 		suite:     cs,
 		leafCount: leaves,
 		nodes:     make([]treeNode, NodeWidth(leaves)),
+		encTags:   make([]uint64, NodeWidth(leaves)),
+		sigTags:   make([]uint64, leaves),
 	}
 	for i, n := range nodes {
 		if n == nil {
@@ -110,13 +133,12 @@ func NewRatchetTreeFromNodes(cs CipherSuite, nodes TreeNodes) (*RatchetTree, err
 		x := NodeIndex(i)
 		switch {
 		case n.Leaf != nil && n.Parent == nil && x.IsLeaf():
-			t.nodes[i].leaf = n.Leaf
-			t.members++
+			t.setNode(x, n.Leaf, nil)
 		case n.Parent != nil && n.Leaf == nil && !x.IsLeaf():
 			if err := treeCheckUnmergedShape(x, n.Parent.UnmergedLeaves); err != nil {
 				return nil, err
 			}
-			t.nodes[i].parent = n.Parent
+			t.setNode(x, nil, n.Parent)
 		default:
 			return nil, fmt.Errorf("%w: node %d has the wrong type for its position", ErrInvalidTree, i)
 		}
@@ -344,6 +366,8 @@ func copathChild(p, x NodeIndex) NodeIndex {
 func (t *RatchetTree) Clone() *RatchetTree {
 	c := *t
 	c.nodes = slices.Clone(t.nodes)
+	c.encTags = slices.Clone(t.encTags)
+	c.sigTags = slices.Clone(t.sigTags)
 	return &c
 }
 
@@ -351,6 +375,7 @@ func (t *RatchetTree) Clone() *RatchetTree {
 // ancestors.
 func (t *RatchetTree) setNode(x NodeIndex, leaf *LeafNode, parent *ParentNode) {
 	n := &t.nodes[x]
+	var enc []byte
 	if x.IsLeaf() {
 		switch {
 		case n.leaf == nil && leaf != nil:
@@ -358,6 +383,17 @@ func (t *RatchetTree) setNode(x NodeIndex, leaf *LeafNode, parent *ParentNode) {
 		case n.leaf != nil && leaf == nil:
 			t.members--
 		}
+		t.sigTags[x/2] = 0
+		if leaf != nil {
+			enc = leaf.EncryptionKey
+			t.sigTags[x/2] = treeKeyTag(leaf.SignatureKey)
+		}
+	} else if parent != nil {
+		enc = parent.EncryptionKey
+	}
+	t.encTags[x] = 0
+	if enc != nil {
+		t.encTags[x] = treeKeyTag(enc)
 	}
 	n.leaf, n.parent = leaf, parent
 	t.invalidate(x)
@@ -385,6 +421,7 @@ func (t *RatchetTree) blankDirectPath(l LeafIndex) {
 		}
 		t.nodes[p].parent = nil
 		t.nodes[p].cache = nil
+		t.encTags[p] = 0
 		x = p
 	}
 }
@@ -444,7 +481,10 @@ func treeInsertLeaf(sorted []LeafIndex, l LeafIndex) []LeafIndex {
 // blank root (RFC 9420 §7.7). Cached hashes of the old nodes stay valid.
 func (t *RatchetTree) extend() {
 	t.leafCount *= 2
-	t.nodes = append(t.nodes, make([]treeNode, int(NodeWidth(t.leafCount))-len(t.nodes))...)
+	w := int(NodeWidth(t.leafCount))
+	t.nodes = append(t.nodes, make([]treeNode, w-len(t.nodes))...)
+	t.encTags = append(t.encTags, make([]uint64, w-len(t.encTags))...)
+	t.sigTags = append(t.sigTags, make([]uint64, int(t.leafCount)-len(t.sigTags))...)
 }
 
 // UpdateLeaf replaces the member at leaf i and blanks its direct path, as
@@ -488,6 +528,33 @@ func (t *RatchetTree) truncate() {
 		}
 		t.leafCount /= 2
 	}
-	clear(t.nodes[NodeWidth(t.leafCount):])
-	t.nodes = t.nodes[:NodeWidth(t.leafCount)]
+	w := NodeWidth(t.leafCount)
+	clear(t.nodes[w:])
+	t.nodes = t.nodes[:w]
+	t.encTags = t.encTags[:w]
+	t.sigTags = t.sigTags[:t.leafCount]
+}
+
+// FindEncryptionKey returns a non-blank node whose encryption key is key.
+func (t *RatchetTree) FindEncryptionKey(key []byte) (NodeIndex, bool) {
+	tag := treeKeyTag(key)
+	for x, v := range t.encTags {
+		if v == tag && bytes.Equal(t.EncryptionKey(NodeIndex(x)), key) {
+			return NodeIndex(x), true
+		}
+	}
+	return 0, false
+}
+
+// FindSignatureKey returns a member whose signature key is key.
+func (t *RatchetTree) FindSignatureKey(key []byte) (LeafIndex, bool) {
+	tag := treeKeyTag(key)
+	for l, v := range t.sigTags {
+		if v == tag {
+			if leaf := t.nodes[2*l].leaf; leaf != nil && bytes.Equal(leaf.SignatureKey, key) {
+				return LeafIndex(l), true
+			}
+		}
+	}
+	return 0, false
 }
