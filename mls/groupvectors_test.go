@@ -144,3 +144,76 @@ func TestVectorPassiveClientHandlingCommit(t *testing.T) {
 func TestVectorPassiveClientRandom(t *testing.T) {
 	grpPassiveClientVectors(t, "passive-client-random.json")
 }
+
+// TestVectorWelcome decrypts each Welcome of welcome.json, checks the
+// GroupInfo signature with signer_pub and its confirmation tag against the
+// key schedule of the joiner secret (no PSKs).
+func TestVectorWelcome(t *testing.T) {
+	var cases []struct {
+		CipherSuite CipherSuite `json:"cipher_suite"`
+		InitPriv    hexBytes    `json:"init_priv"`
+		SignerPub   hexBytes    `json:"signer_pub"`
+		KeyPackage  hexBytes    `json:"key_package"`
+		Welcome     hexBytes    `json:"welcome"`
+	}
+	loadVectors(t, "welcome.json", &cases)
+	tally := newVectorTally(t, "welcome.json")
+	for i := range cases {
+		c := &cases[i]
+		tally.run(c.CipherSuite.String(), func(t *testing.T) {
+			cs := c.CipherSuite
+			kpMsg, err := grpDecodeMessage(c.KeyPackage)
+			if err != nil || kpMsg.KeyPackage == nil {
+				t.Fatalf("key package: %v", err)
+			}
+			wMsg, err := grpDecodeMessage(c.Welcome)
+			if err != nil || wMsg.Welcome == nil {
+				t.Fatalf("welcome: %v", err)
+			}
+			w := wMsg.Welcome
+			ref, err := kpMsg.KeyPackage.Ref()
+			if err != nil {
+				t.Fatal(err)
+			}
+			egs, ok := w.Find(ref)
+			if !ok {
+				t.Fatal(ErrWelcomeNotForUs)
+			}
+			pt, err := cs.DecryptWithLabel(padP521Scalar(cs, c.InitPriv), "Welcome", w.EncryptedGroupInfo, egs.EncryptedGroupSecrets.KEMOutput, egs.EncryptedGroupSecrets.Ciphertext)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gs GroupSecrets
+			if err := gs.Unmarshal(pt); err != nil {
+				t.Fatal(err)
+			}
+			welcomeSecret, err := WelcomeSecret(cs, gs.JoinerSecret, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, nonce, err := WelcomeKeyNonce(cs, welcomeSecret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			giBytes, err := cs.Open(key, nonce, nil, w.EncryptedGroupInfo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gi GroupInfo
+			if err := gi.Unmarshal(giBytes); err != nil {
+				t.Fatal(err)
+			}
+			if err := gi.Verify(c.SignerPub); err != nil {
+				t.Fatal(err)
+			}
+			secrets, err := EpochSecretsFromJoiner(&gi.GroupContext, gs.JoinerSecret, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := VerifyConfirmationTag(cs, secrets.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	tally.report()
+}
