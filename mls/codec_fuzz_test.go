@@ -37,11 +37,20 @@ func fuzzRoundTrip[T any, PT interface {
 	})
 }
 
-// messageSeeds returns one field of every messages.json case, with the
-// MLSMessage header removed when wireFormat is non-zero.
-func messageSeeds(f *testing.F, field string, wireFormat uint16) [][]byte {
+// messageCases loads messages.json, whose objects seed most targets.
+func messageCases(f *testing.F) []map[string]hexBytes {
 	var cases []map[string]hexBytes
 	loadVectors(f, "messages.json", &cases)
+	return cases[:20]
+}
+
+// messageSeeds returns one field of the first messages.json cases, with
+// the MLSMessage header removed when wireFormat is non-zero.
+func messageSeeds(f *testing.F, field string, wireFormat uint16) [][]byte {
+	return seedsOf(f, messageCases(f), field, wireFormat)
+}
+
+func seedsOf(f *testing.F, cases []map[string]hexBytes, field string, wireFormat uint16) [][]byte {
 	var seeds [][]byte
 	for _, c := range cases {
 		b := []byte(c[field])
@@ -52,9 +61,6 @@ func messageSeeds(f *testing.F, field string, wireFormat uint16) [][]byte {
 			b = b[4:]
 		}
 		seeds = append(seeds, b)
-		if len(seeds) == 20 {
-			break
-		}
 	}
 	return seeds
 }
@@ -123,6 +129,7 @@ func FuzzRatchetTree(f *testing.F) {
 }
 
 func FuzzProposal(f *testing.F) {
+	cases := messageCases(f)
 	var seeds [][]byte
 	for field, typ := range map[string]ProposalType{
 		"add_proposal": ProposalTypeAdd, "update_proposal": ProposalTypeUpdate,
@@ -130,7 +137,7 @@ func FuzzProposal(f *testing.F) {
 		"re_init_proposal": ProposalTypeReInit, "external_init_proposal": ProposalTypeExternalInit,
 		"group_context_extensions_proposal": ProposalTypeGroupContextExtensions,
 	} {
-		for _, s := range messageSeeds(f, field, 0)[:3] {
+		for _, s := range seedsOf(f, cases[:3], field, 0) {
 			seeds = append(seeds, append(binary.BigEndian.AppendUint16(nil, uint16(typ)), s...))
 		}
 	}
