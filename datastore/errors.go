@@ -36,6 +36,8 @@ var (
 	// ErrSchemaVersion: the store was written with a schema version this
 	// build cannot read. Errors that match it are *UnreadableStoreError.
 	ErrSchemaVersion = errors.New("datastore: unsupported schema version")
+	// ErrReadOnly: a write to a store opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("datastore: store is open read-only")
 	// ErrInvalidArgument: a caller passed a value that cannot be stored.
 	ErrInvalidArgument = errors.New("datastore: invalid argument")
 )

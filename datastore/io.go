@@ -34,9 +34,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	syncErr := s.ds.Sync(context.Background(), ds.RawKey("/"))
-	if syncErr != nil {
-		syncErr = fmt.Errorf("datastore: sync on close: %w", syncErr)
+	var syncErr error
+	if !s.ro {
+		if err := s.ds.Sync(context.Background(), ds.RawKey("/")); err != nil {
+			syncErr = fmt.Errorf("datastore: sync on close: %w", err)
+		}
 	}
 	return errors.Join(syncErr, s.release())
 }
@@ -47,6 +49,9 @@ func (s *Store) Sync(ctx context.Context) error {
 		return err
 	}
 	defer s.life.RUnlock()
+	if s.ro {
+		return nil
+	}
 	if err := s.ds.Sync(ctx, ds.RawKey("/")); err != nil {
 		return fmt.Errorf("datastore: sync: %w", err)
 	}
@@ -64,6 +69,9 @@ func (s *Store) Compact(ctx context.Context) error {
 		return err
 	}
 	defer s.life.RUnlock()
+	if s.ro {
+		return ErrReadOnly
+	}
 	if s.pdb == nil {
 		return nil
 	}
@@ -83,6 +91,9 @@ type batch struct {
 }
 
 func (s *Store) newBatch(ctx context.Context) (*batch, error) {
+	if s.ro {
+		return nil, ErrReadOnly
+	}
 	b, err := s.ds.Batch(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("datastore: new batch: %w", err)

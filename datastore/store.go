@@ -71,6 +71,9 @@ type Options struct {
 	// needs to run (identity, KeyPackages, groups, consensus, outbox,
 	// contacts).
 	VerifyAll bool
+	// ReadOnly opens an existing Pebble store without writing to it (for
+	// inspection and verification): every write returns ErrReadOnly.
+	ReadOnly bool
 	// Logger receives the store's log lines; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -91,6 +94,7 @@ type Store struct {
 	meta    meta
 	kdf     KDFParams
 	log     *slog.Logger
+	ro      bool // opened with Options.ReadOnly
 
 	life   sync.RWMutex // held for reading by every operation, for writing by Close
 	closed bool
@@ -107,7 +111,7 @@ type Store struct {
 // ErrLocked a data directory that another process has open. A refused Open
 // writes nothing.
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	s := &Store{dir: opts.Dir, kdf: opts.KDF.orDefault(), log: opts.Logger, nextSeq: map[string]uint64{}}
+	s := &Store{dir: opts.Dir, kdf: opts.KDF.orDefault(), log: opts.Logger, ro: opts.ReadOnly, nextSeq: map[string]uint64{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -134,6 +138,8 @@ func (s *Store) openBackend(opts Options) error {
 		s.ds = opts.datastore
 		s.closer = func() error { return nil }
 		return nil
+	case opts.ReadOnly && (opts.Backend != BackendPebble || opts.datastore != nil):
+		return invalidf("only a Pebble store can be opened read-only")
 	case opts.Backend == BackendMemory:
 		if opts.Dir != "" {
 			if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
@@ -148,15 +154,19 @@ func (s *Store) openBackend(opts Options) error {
 		if opts.Dir == "" {
 			return invalidf("the Pebble backend needs Options.Dir")
 		}
-		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		pdir := filepath.Join(opts.Dir, pebbleDirName)
+		if opts.ReadOnly {
+			if _, err := os.Stat(pdir); err != nil {
+				return fmt.Errorf("datastore: no store to open read-only in %s: %w", opts.Dir, ErrNotFound)
+			}
+		} else if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 			return fmt.Errorf("datastore: create data directory: %w", err)
 		}
 		lock, err := lockFile(filepath.Join(opts.Dir, lockFileName))
 		if err != nil {
 			return err
 		}
-		pdir := filepath.Join(opts.Dir, pebbleDirName)
-		p, err := pebbleds.NewDatastore(pdir, pebbleds.WithPebbleOpts(&pebble.Options{Logger: pebbleLogger{s.log}}))
+		p, err := pebbleds.NewDatastore(pdir, pebbleds.WithPebbleOpts(&pebble.Options{Logger: pebbleLogger{s.log}, ReadOnly: opts.ReadOnly}))
 		if err != nil {
 			_ = lock.unlock()
 			return &UnreadableStoreError{
@@ -194,6 +204,9 @@ func (s *Store) loadOrCreate(ctx context.Context, opts Options) error {
 		}
 		if !empty {
 			return s.unreadable("the metadata record is missing but the store holds records", nil)
+		}
+		if s.ro {
+			return fmt.Errorf("%w: there is no store to open read-only in %s", ErrNotFound, s.dir)
 		}
 		return s.create(ctx, opts)
 	}
@@ -354,6 +367,9 @@ func (s *Store) ChangePassphrase(ctx context.Context, passphrase []byte) error {
 		return err
 	}
 	defer s.life.RUnlock()
+	if s.ro {
+		return ErrReadOnly
+	}
 	dataKey, old := s.dataKey, s.meta
 	m := meta{Version: old.Version, StoreID: old.StoreID}
 	if err := s.protectKey(&m, dataKey, passphrase, false); err != nil {

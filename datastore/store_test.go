@@ -363,3 +363,30 @@ func equalDumps(a, b map[string][]byte) bool {
 	}
 	return true
 }
+
+func TestReadOnly(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := Open(ctx, Options{Dir: dir, ReadOnly: true, Logger: quiet}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("read-only open of an empty directory: %v", err)
+	}
+	s := openDir(t, dir)
+	if err := s.Identity().Create(ctx, Identity{PrivateKey: []byte("k")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err := Open(ctx, Options{Dir: dir, ReadOnly: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Identity().Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Contacts().Put(ctx, Contact{PeerID: []byte("p")}); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("write to a read-only store: %v", err)
+	}
+	if _, err := Open(ctx, Options{Backend: BackendMemory, ReadOnly: true}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("read-only memory store: %v", err)
+	}
+}
