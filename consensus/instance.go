@@ -459,8 +459,8 @@ func (in *Instance) onAccept(m Message) error {
 	if err != nil {
 		return fmt.Errorf("consensus: sign vote for %v: %w", m.Ballot, err)
 	}
-	in.observe(m.Ballot)
 	in.acceptLocally(m.Ballot, m.Value, digest, sig)
+	in.observe(m.Ballot) // after accepting: the takeover stagger depends on it
 	in.send(m.From, Message{Type: MsgAccepted, Ballot: m.Ballot, Signature: sig})
 	return nil
 }
@@ -675,12 +675,29 @@ func (in *Instance) send(to uint32, m Message) {
 	in.msgs = append(in.msgs, Envelope{To: to, Message: m})
 }
 
+// Acceptors that take over an undecided value step in by groups of
+// takeoverGroup members in ring order after the value's proposer, one base
+// timeout apart, up to maxTakeoverRank timeouts late, so that the wait
+// stays bounded when many members are down.
+const (
+	takeoverGroup   = 4
+	maxTakeoverRank = 7
+)
+
 // resetTimer draws the next timeout from [T, T + T*2^k), where k grows with
-// failed attempts, so that competing proposers drift apart.
+// failed attempts, so that competing proposers drift apart. An acceptor that
+// would only take over someone else's value also waits according to where
+// it stands after that value's proposer in the ring of members: in a large
+// group a few members step in, not all of them at once.
 func (in *Instance) resetTimer() {
 	in.elapsed = 0
 	window := in.timeoutTicks << min(in.failures, maxBackoffShift)
 	in.timeout = in.timeoutTicks + in.rand.IntN(window)
+	if in.proposal == nil && !in.hs.Accepted.IsZero() {
+		n := len(in.members)
+		rank := (in.position(in.self) - in.position(in.hs.Accepted.Leaf) + n) % n
+		in.timeout += in.timeoutTicks * min(rank/takeoverGroup, maxTakeoverRank)
+	}
 }
 
 func (in *Instance) isMember(leaf uint32) bool {

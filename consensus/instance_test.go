@@ -170,3 +170,85 @@ func TestStateBoundedAfterDecision(t *testing.T) {
 		t.Fatal("proposer state kept after the decision")
 	}
 }
+
+// TestTakeoverIsLinear: when a proposer crashes after a quorum accepted its
+// value, the acceptors that take over must not all start ballots at once,
+// or a large group would exchange n² messages.
+func TestTakeoverIsLinear(t *testing.T) {
+	const n = 201
+	members := make([]uint32, n)
+	for i := range members {
+		members[i] = uint32(i)
+	}
+	nodes := make(map[uint32]*Instance, n)
+	for _, m := range members {
+		in, err := New(Config{
+			GroupID: []byte("g"), Epoch: 0, Self: m, Members: members,
+			Signer: simSigner(m), Verifier: simVerifier{},
+			Validate: func([]byte) error { return nil },
+			Rand:     rand.New(rand.NewPCG(uint64(m), 3)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[m] = in
+	}
+	// The coordinator (member 0) proposes; everyone accepts; its votes are
+	// lost with it.
+	if err := nodes[0].Propose([]byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	accept := nodes[0].Ready().Messages[0].Message
+	delete(nodes, 0)
+	for _, m := range members[1:] {
+		if err := nodes[m].Step(accept); err != nil {
+			t.Fatal(err)
+		}
+		nodes[m].Advance()
+	}
+	// Tick everyone, then deliver every message at once, until all decide.
+	sends, prepares := 0, 0
+	for tick := 0; tick < 1000; tick++ {
+		for _, m := range members[1:] {
+			nodes[m].Tick()
+		}
+		for {
+			var queue []Envelope
+			for _, m := range members[1:] {
+				queue = append(queue, nodes[m].Ready().Messages...)
+				nodes[m].Advance()
+			}
+			if len(queue) == 0 {
+				break
+			}
+			for _, env := range queue {
+				sends++
+				if env.Message.Type == MsgPrepare {
+					prepares++
+				}
+				for _, r := range members[1:] {
+					if r != env.Message.From && (env.Broadcast() || env.To == r) {
+						_ = nodes[r].Step(env.Message)
+					}
+				}
+			}
+		}
+		decided := 0
+		for _, m := range members[1:] {
+			if nodes[m].Decision() != nil {
+				decided++
+			}
+		}
+		if decided == n-1 {
+			if sends > 3*n || prepares > takeoverGroup {
+				t.Fatalf("takeover took %d sends, %d prepares for %d members", sends, prepares, n)
+			}
+			t.Logf("%d members decided %d ticks after the proposer crashed: %d sends, %d prepares", n-1, tick+1, sends, prepares)
+			if string(nodes[1].Decision().Value) != "v" {
+				t.Fatalf("decided %q, want the crashed proposer's accepted value", nodes[1].Decision().Value)
+			}
+			return
+		}
+	}
+	t.Fatal("no decision after the proposer crashed")
+}
