@@ -5,6 +5,18 @@ import (
 	"testing"
 )
 
+// cpuTimer reports the process CPU time per operation of a benchmark as the
+// "cpu-ns/op" metric (see processCPUTime).
+type cpuTimer struct{ start int64 }
+
+func startCPUTimer() cpuTimer { return cpuTimer{processCPUTime()} }
+
+func (c cpuTimer) report(b *testing.B) {
+	if b.N > 0 {
+		b.ReportMetric(float64(processCPUTime()-c.start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
 // benchSuites are the suites the PrivateMessage benchmarks cover.
 var benchSuites = []CipherSuite{
 	MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519,
@@ -32,6 +44,7 @@ func BenchmarkPrivateMessageEncrypt(b *testing.B) {
 			f := newProtectFixture(b, cs, &Config{Rand: seededReader(1)})
 			content := f.benchAppContent()
 			b.ReportAllocs()
+			cpu := startCPUTimer()
 			for b.Loop() {
 				ac, err := f.sender.Sign(f.signer, WireFormatPrivateMessage, content)
 				if err != nil {
@@ -41,6 +54,7 @@ func BenchmarkPrivateMessageEncrypt(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			cpu.report(b)
 		})
 	}
 }
@@ -66,11 +80,13 @@ func BenchmarkPrivateMessageDecrypt(b *testing.B) {
 			keys := f.keys()
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPUTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := f.receiver.UnprotectPrivate(msgs[i], keys); err != nil {
 					b.Fatal(err)
 				}
 			}
+			cpu.report(b)
 		})
 	}
 }
@@ -87,6 +103,7 @@ func BenchmarkPrivateMessageRoundTrip(b *testing.B) {
 		keys := f.keys()
 		b.Run(cs.String()+"/encrypt+decrypt", func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := startCPUTimer()
 			for b.Loop() {
 				ac, err := f.sender.Sign(f.signer, WireFormatPrivateMessage, content)
 				if err != nil {
@@ -100,12 +117,14 @@ func BenchmarkPrivateMessageRoundTrip(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			cpu.report(b)
 		})
 		b.Run(cs.String()+"/sign+verify-reference", func(b *testing.B) {
 			var e Encoder
 			framedContentTBS(&e, WireFormatPrivateMessage, content, f.sender.GroupContext())
 			tbs := e.Bytes()
 			b.ReportAllocs()
+			cpu := startCPUTimer()
 			for b.Loop() {
 				sig, err := f.signer.SignWithLabel(nil, signatureLabel, tbs)
 				if err != nil {
@@ -115,6 +134,7 @@ func BenchmarkPrivateMessageRoundTrip(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			cpu.report(b)
 		})
 	}
 }
