@@ -103,6 +103,16 @@ func TestVectorTreeValidation(t *testing.T) {
 					t.Errorf("tree hash of %d = %x, want %x", x, h, c.TreeHashes[x])
 				}
 			}
+			if err := tree.VerifyParentHashes(); err != nil {
+				t.Errorf("parent hashes: %v", err)
+			}
+			if err := tree.VerifyLeafSignatures(c.GroupID, 0, LeafIndex(tree.LeafCount())); err != nil {
+				t.Errorf("leaf signatures: %v", err)
+			}
+			gc := &GroupContext{Version: ProtocolVersionMLS10, CipherSuite: c.CipherSuite, GroupID: c.GroupID}
+			if err := tree.Validate(gc); err != nil {
+				t.Errorf("full validation: %v", err)
+			}
 		})
 	}
 	tally.report()
@@ -191,6 +201,9 @@ func testTreeKEMVector(t *testing.T, c *treeKEMVector) {
 		merged := tree.Clone()
 		if err := merged.MergeUpdatePath(params, &path); err != nil {
 			t.Fatalf("sender %d: merge: %v", sender, err)
+		}
+		if err := merged.VerifyParentHashes(); err != nil {
+			t.Fatalf("sender %d: tree after merge: %v", sender, err)
 		}
 		if got := merged.TreeHash(); !bytes.Equal(got, up.TreeHashAfter) {
 			t.Fatalf("sender %d: tree hash after = %x, want %x", sender, got, up.TreeHashAfter)
