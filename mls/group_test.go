@@ -288,3 +288,77 @@ func TestGroupTwoMembersAllSuites(t *testing.T) {
 		})
 	}
 }
+
+// grpReload marshals m's group, checks that unmarshal→marshal gives the same
+// bytes, and replaces the group by the decoded one.
+func grpReload(t testing.TB, m *grpMember) {
+	t.Helper()
+	b, err := m.g.Marshal()
+	if err != nil {
+		t.Fatalf("%s marshal: %v", m.name, err)
+	}
+	g, err := UnmarshalGroup(m.opts(), b)
+	if err != nil {
+		t.Fatalf("%s unmarshal: %v", m.name, err)
+	}
+	b2, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, b2) {
+		t.Fatalf("%s: state not stable across marshal/unmarshal (%d vs %d bytes)", m.name, len(b), len(b2))
+	}
+	m.g = g
+}
+
+func TestGroupStateRoundTrip(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	alice := grpNewMember(t, cs, 21, "alice")
+	bob := grpNewMember(t, cs, 22, "bob")
+	carol := grpNewMember(t, cs, 23, "carol")
+	alice.create(t, cs, "state")
+	grpReload(t, alice)
+	kp := bob.keyPackage(t, cs)
+	pc := grpCommitAll(t, alice, &CommitOptions{Proposals: []Proposal{{Type: ProposalTypeAdd, KeyPackage: kp.KeyPackage}}})
+	bob.join(t, pc.Welcome, kp)
+	grpReload(t, bob)
+	grpSend(t, alice, "one", bob)
+	grpCommitAll(t, bob, nil, alice)
+	late, err := alice.g.EncryptApplication([]byte("late"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpCommitAll(t, alice, nil, bob)
+	// A cached proposal and a pending commit survive a reload.
+	kpc := carol.keyPackage(t, cs)
+	prop, err := alice.g.ProposeAdd(kpc.KeyPackage, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.g.Process(prop); err != nil {
+		t.Fatal(err)
+	}
+	pc, err = bob.g.Commit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpReload(t, alice)
+	grpReload(t, bob)
+	if r, err := bob.g.Process(late); err != nil || string(r.ApplicationData) != "late" {
+		t.Fatalf("late message after reload: %v", err)
+	}
+	r, err := alice.g.Process(pc.Commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.g.Merge(r.Commit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.g.Merge(bob.g.Pending().Staged()); err != nil {
+		t.Fatal(err)
+	}
+	carol.join(t, pc.Welcome, kpc)
+	grpCheckConverged(t, alice, bob, carol)
+	grpReload(t, carol)
+	grpSend(t, carol, "after reload", alice, bob)
+}
