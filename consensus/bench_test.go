@@ -204,3 +204,129 @@ func BenchmarkDecisionEd25519(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) { benchDecision(b, n, true, true) })
 	}
 }
+
+// recordedDecision is the traffic of one fast-path decision, captured once
+// so that the proposer's and one member's share can be measured alone.
+type recordedDecision struct {
+	members []uint32
+	value   []byte
+	accept  []byte   // the coordinator's Accept
+	votes   [][]byte // every other member's Accepted
+	decide  []byte   // the coordinator's Decide
+}
+
+func recordDecision(b *testing.B, n int) recordedDecision {
+	members := make([]uint32, n)
+	for i := range members {
+		members[i] = uint32(2 * i)
+	}
+	signers, verifier := benchKeys(members, false)
+	rec := recordedDecision{members: members, value: make([]byte, 1024)}
+	g := newBenchGroup(b, members, signers, verifier)
+	proposer := coordinator(0, members)
+	if err := g.nodes[proposer].Propose(rec.value); err != nil {
+		b.Fatal(err)
+	}
+	rd := g.nodes[proposer].Ready()
+	rec.accept, _ = rd.Messages[0].Message.MarshalBinary()
+	g.nodes[proposer].Advance()
+	for _, m := range members {
+		if m == proposer {
+			continue
+		}
+		msg, _ := DecodeMessage(rec.accept)
+		if err := g.nodes[m].Step(msg); err != nil {
+			b.Fatal(err)
+		}
+		vote, _ := g.nodes[m].Ready().Messages[0].Message.MarshalBinary()
+		rec.votes = append(rec.votes, vote)
+	}
+	for _, v := range rec.votes {
+		msg, _ := DecodeMessage(v)
+		if err := g.nodes[proposer].Step(msg); err != nil {
+			b.Fatal(err)
+		}
+		if d := g.nodes[proposer].Ready(); d.Decision != nil {
+			rec.decide, _ = d.Messages[len(d.Messages)-1].Message.MarshalBinary()
+			break
+		}
+	}
+	if rec.decide == nil {
+		b.Fatal("no decision recorded")
+	}
+	return rec
+}
+
+func benchInstance(b *testing.B, self uint32, members []uint32) *Instance {
+	in, err := New(Config{
+		GroupID: []byte("bench"), Self: self, Members: members,
+		Signer: simSigner(self), Verifier: simVerifier{},
+		Validate: func([]byte) error { return nil },
+		Rand:     rand.New(rand.NewPCG(uint64(self), 1)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return in
+}
+
+// BenchmarkDecisionShare splits a fast-path decision into the proposer's
+// work (create the instance, propose, check q − 1 votes, build and encode
+// the certificate) and one other member's (create the instance, check and
+// vote for the Accept, check the certificate of the Decide). The group's
+// total is about proposer + (n − 1) × member.
+func BenchmarkDecisionShare(b *testing.B) {
+	for _, n := range []int{3, 10, 100, 1000} {
+		rec := recordDecision(b, n)
+		proposer := coordinator(0, rec.members)
+		b.Run(fmt.Sprintf("n=%d/proposer", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				in := benchInstance(b, proposer, rec.members)
+				if err := in.Propose(rec.value); err != nil {
+					b.Fatal(err)
+				}
+				in.Advance()
+				for _, v := range rec.votes {
+					m, err := DecodeMessage(v)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := in.Step(m); err != nil {
+						b.Fatal(err)
+					}
+					if in.Decision() != nil {
+						break
+					}
+				}
+				rd := in.Ready()
+				if _, err := rd.Messages[len(rd.Messages)-1].Message.MarshalBinary(); err != nil {
+					b.Fatal(err)
+				}
+				in.Advance()
+			}
+		})
+		b.Run(fmt.Sprintf("n=%d/member", n), func(b *testing.B) {
+			b.ReportAllocs()
+			member := rec.members[len(rec.members)-1]
+			for range b.N {
+				in := benchInstance(b, member, rec.members)
+				m, _ := DecodeMessage(rec.accept)
+				if err := in.Step(m); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := in.Ready().Messages[0].Message.MarshalBinary(); err != nil {
+					b.Fatal(err)
+				}
+				in.Advance()
+				m, err := DecodeMessage(rec.decide)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := in.Step(m); err != nil || in.Decision() == nil {
+					b.Fatalf("decide: %v", err)
+				}
+			}
+		})
+	}
+}
