@@ -187,6 +187,30 @@ func (g *Group) Topic() string { return g.topic.String() }
 // Peers returns the peers known to be subscribed to the group's topic.
 func (g *Group) Peers() []peer.ID { return g.topic.ListPeers() }
 
+// MeshSize returns how many peers this node exchanges the group's messages
+// with directly (its gossipsub mesh for the topic).
+func (g *Group) MeshSize() int {
+	n, _ := g.n.tracer.meshSize(g.topic.String())
+	return n
+}
+
+// WaitMesh waits until the group's mesh has at least min peers. A node that
+// has just joined can call it before publishing so that its first messages
+// are forwarded along the mesh rather than only flooded to direct peers.
+func (g *Group) WaitMesh(ctx context.Context, min int) error {
+	for {
+		n, changed := g.n.tracer.meshSize(g.topic.String())
+		if n >= min {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("gossip: waiting for %d mesh peers (have %d): %w", min, n, ctx.Err())
+		}
+	}
+}
+
 // Publish sends a payload to every member subscribed to the group. kind is
 // KindGroupMessage or KindConsensus. A payload too large for gossip is
 // published as a reference and fetched by each peer over the payload

@@ -16,7 +16,7 @@ const (
 	DropRateLimited     = "rate_limited"          // neighbour above its gossip rate
 	DropValidateQueue   = "validation_queue_full" // pubsub's validate queue overflowed
 	DropThrottled       = "validation_throttled"  // pubsub's validation throttle
-	DropOutboundQueue   = "outbound_queue_full"   // a peer's outbound RPC queue overflowed
+	DropOutbound        = "outbound_dropped"      // a peer's outbound RPC queue was full or not open yet
 	DropSubscriberSlow  = "subscriber_slow"       // the node did not read a subscription fast enough
 	DropPeerThrottled   = "peer_throttled"        // pubsub's peer gater throttled a peer
 	DropSignature       = "signature_policy"      // message signed (or unsigned) against policy

@@ -23,9 +23,12 @@ type tracer struct {
 
 	mu        sync.Mutex
 	queued    map[peer.ID]int
-	congested int           // peers with queued >= high that have not yet drained to low
+	congested int // peers with queued >= high that have not yet drained to low
 	hot       map[peer.ID]bool
 	drained   chan struct{} // closed and replaced whenever congested drops to 0
+
+	mesh        map[string]map[peer.ID]struct{} // our mesh peers per topic
+	meshChanged chan struct{}                   // closed and replaced on every graft and prune
 }
 
 func newTracer(m *metrics, high int) *tracer {
@@ -36,7 +39,57 @@ func newTracer(m *metrics, high int) *tracer {
 		queued:  make(map[peer.ID]int),
 		hot:     make(map[peer.ID]bool),
 		drained: make(chan struct{}),
+
+		mesh:        make(map[string]map[peer.ID]struct{}),
+		meshChanged: make(chan struct{}),
 	}
+}
+
+// meshSize returns the number of mesh peers on topic and a channel closed
+// at the next mesh change.
+func (t *tracer) meshSize(topic string) (int, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.mesh[topic]), t.meshChanged
+}
+
+// meshUpdate must be called with t.mu held.
+func (t *tracer) meshUpdate(topic string, p peer.ID, in bool) {
+	m := t.mesh[topic]
+	if in {
+		if m == nil {
+			m = make(map[peer.ID]struct{})
+			t.mesh[topic] = m
+		}
+		m[p] = struct{}{}
+	} else {
+		delete(m, p)
+		if len(m) == 0 {
+			delete(t.mesh, topic)
+		}
+	}
+	close(t.meshChanged)
+	t.meshChanged = make(chan struct{})
+}
+
+func (t *tracer) Graft(p peer.ID, topic string) {
+	t.mu.Lock()
+	t.meshUpdate(topic, p, true)
+	t.mu.Unlock()
+}
+
+func (t *tracer) Prune(p peer.ID, topic string) {
+	t.mu.Lock()
+	t.meshUpdate(topic, p, false)
+	t.mu.Unlock()
+}
+
+func (t *tracer) Leave(topic string) {
+	t.mu.Lock()
+	delete(t.mesh, topic)
+	close(t.meshChanged)
+	t.meshChanged = make(chan struct{})
+	t.mu.Unlock()
 }
 
 // waitUncongested blocks while any peer's outbound queue is above the high
@@ -102,7 +155,16 @@ func (t *tracer) SendRPC(_ *pubsub.RPC, p peer.ID) { t.adjust(p, 1) }
 func (t *tracer) SendRPCCompleted(_ *pubsub.RPC, p peer.ID, _ time.Duration) {
 	t.adjust(p, -1)
 }
-func (t *tracer) RemovePeer(p peer.ID) { t.forget(p) }
+func (t *tracer) RemovePeer(p peer.ID) {
+	t.forget(p)
+	t.mu.Lock()
+	for topic, m := range t.mesh {
+		if _, ok := m[p]; ok {
+			t.meshUpdate(topic, p, false)
+		}
+	}
+	t.mu.Unlock()
+}
 
 // OnClosedOutboundStream also resets the count: RPCs still queued for a
 // closed stream are never written.
@@ -110,7 +172,7 @@ func (t *tracer) OnClosedOutboundStream(p peer.ID) { t.forget(p) }
 
 func (t *tracer) DropRPC(rpc *pubsub.RPC, _ peer.ID) {
 	if n := len(rpc.GetPublish()); n > 0 {
-		t.metrics.dropN(DropOutboundQueue, float64(n))
+		t.metrics.dropN(DropOutbound, float64(n))
 	}
 }
 
@@ -139,9 +201,6 @@ func (t *tracer) RejectMessage(_ *pubsub.Message, reason string) {
 func (t *tracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
 func (t *tracer) AddPeer(peer.ID, protocol.ID)             {}
 func (t *tracer) Join(string)                              {}
-func (t *tracer) Leave(string)                             {}
-func (t *tracer) Graft(peer.ID, string)                    {}
-func (t *tracer) Prune(peer.ID, string)                    {}
 func (t *tracer) ValidateMessage(*pubsub.Message)          {}
 func (t *tracer) DeliverMessage(*pubsub.Message)           {}
 func (t *tracer) DuplicateMessage(*pubsub.Message)         {}
