@@ -12,6 +12,7 @@
 package profile
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/conclave-im/conclave/identity"
@@ -118,7 +119,7 @@ func (p Permission) String() string {
 	case Creator:
 		return "group creator"
 	default:
-		return "Permission(" + itoa(int(p)) + ")"
+		return "Permission(" + strconv.Itoa(int(p)) + ")"
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/conclave-im/conclave/identity"
@@ -230,5 +229,3 @@ func (p *Profile) validateConsensus(v *validator) {
 		"%v outside 10ms..10s", c.TickInterval)
 	v.check(c.TimeoutTicks >= 2 && c.TimeoutTicks <= 1000, "Consensus.TimeoutTicks", "%d outside 2..1000", c.TimeoutTicks)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
