@@ -61,6 +61,22 @@ func (p *Profile) RequiredCapabilities() mls.RequiredCapabilities {
 	}
 }
 
+// LeafCapabilities returns the capabilities the node advertises in its own
+// leaves and KeyPackages (RFC 9420 §7.2): the profile's version and cipher
+// suites, the non-default extension types it requires of groups, and every
+// accepted credential type (RFC 9420 requires each member to support the
+// credential type of every leaf). The standard proposal types are defaults
+// and so are not listed.
+func (p *Profile) LeafCapabilities() mls.Capabilities {
+	return mls.Capabilities{
+		Versions:     []mls.ProtocolVersion{p.Crypto.ProtocolVersion},
+		CipherSuites: slices.Clone(p.Crypto.CipherSuites),
+		Extensions:   slices.Clone(p.Crypto.RequiredGroupExtensions),
+		Proposals:    []mls.ProposalType{},
+		Credentials:  slices.Clone(p.Credentials.Accepted),
+	}
+}
+
 // IssueLifetime returns the lifetime of a KeyPackage issued at now:
 // not_before is ClockSkew in the past so that peers with slow clocks
 // accept it at once.

@@ -2,6 +2,7 @@ package profile
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,6 +50,24 @@ func TestPolicyQueries(t *testing.T) {
 	}
 	if _, err := rc.Marshal(); err != nil {
 		t.Errorf("RequiredCapabilities().Marshal() = %v", err)
+	}
+}
+
+func TestLeafCapabilities(t *testing.T) {
+	p := Default()
+	c := p.LeafCapabilities()
+	if len(c.Versions) != 1 || c.Versions[0] != mls.ProtocolVersionMLS10 {
+		t.Errorf("Versions = %v", c.Versions)
+	}
+	if !slices.Equal(c.CipherSuites, p.Crypto.CipherSuites) || !slices.Equal(c.Credentials, p.Credentials.Accepted) {
+		t.Errorf("capabilities %+v do not follow the profile", c)
+	}
+	if !slices.Contains(c.Credentials, p.Credentials.Own) {
+		t.Error("own credential type not advertised")
+	}
+	c.CipherSuites[0], c.Credentials[0] = 0, 0
+	if p.Crypto.CipherSuites[0] == 0 || p.Credentials.Accepted[0] == 0 {
+		t.Error("LeafCapabilities shares its slices with the profile")
 	}
 }
 
