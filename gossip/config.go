@@ -79,6 +79,10 @@ type Config struct {
 	// ForcePublicReachability skips AutoNAT's verdict and treats the node as
 	// publicly reachable (servers with a known public address, tests).
 	ForcePublicReachability bool
+	// ForcePrivateReachability treats the node as unreachable from outside
+	// without waiting for AutoNAT, so it reserves relay slots at once
+	// (nodes known to sit behind NAT, tests).
+	ForcePrivateReachability bool
 	// DisablePortMapping turns off UPnP/NAT-PMP port mapping on the gateway.
 	DisablePortMapping bool
 	// DisableHolePunching turns off DCUtR.
@@ -104,9 +108,9 @@ type Config struct {
 	// MaxConcurrentStreams bounds concurrently served inbound streams per
 	// protocol; excess streams are refused with CodeBusy. Default 64.
 	MaxConcurrentStreams int
-	// AllowLimitedConns lets direct protocols run over relayed (limited)
-	// connections, so two NATed peers can talk before hole punching
-	// succeeds. Default true; set DenyLimitedConns to turn it off.
+	// DenyLimitedConns keeps direct protocols off relayed (limited)
+	// connections. By default they may use them, so two NATed peers can
+	// talk before hole punching succeeds (or when it fails).
 	DenyLimitedConns bool
 
 	// Registerer receives the package's Prometheus metrics and libp2p's own.
@@ -179,6 +183,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ConnHigh == 0 {
 		c.ConnHigh = 192
+	}
+	if c.ForcePublicReachability && c.ForcePrivateReachability {
+		return fmt.Errorf("%w: reachability forced both public and private", ErrConfig)
 	}
 	if c.ConnLow > c.ConnHigh {
 		return fmt.Errorf("%w: ConnLow %d > ConnHigh %d", ErrConfig, c.ConnLow, c.ConnHigh)

@@ -135,6 +135,9 @@ func (n *Network) buildHost(gater *Gater) (host.Host, error) {
 	if cfg.ForcePublicReachability {
 		opts = append(opts, libp2p.ForceReachabilityPublic())
 	}
+	if cfg.ForcePrivateReachability {
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
+	}
 	if cfg.RelayService {
 		opts = append(opts, libp2p.EnableRelayService(relayv2.WithResources(relayResources())))
 	}
