@@ -153,7 +153,8 @@ type simulation struct {
 	side        []int // partition side per leaf; -1 is a bridge that reaches every side
 	partition   partitionKind
 	healAt      int
-	downForGood int // a leaf that stays down after healing, or -1
+	downForGood int  // a leaf that stays down or cut off after healing, or -1
+	cutOff      bool // downForGood stays up but partitioned away from everyone
 
 	// Oracle and checker state.
 	chosen   map[uint64][]byte   // the first value decided per epoch
@@ -220,6 +221,7 @@ func newSimulation(cfg simConfig) *simulation {
 	}
 	if rng.IntN(2) == 0 {
 		s.downForGood = int(genesis[rng.IntN(len(genesis))])
+		s.cutOff = rng.IntN(2) == 0
 	}
 	for _, nd := range s.nodes {
 		s.boot(nd)
@@ -311,18 +313,29 @@ func (s *simulation) faults() {
 		clear(s.side)
 		s.loss = min(s.loss, 0.1)
 		for _, nd := range s.nodes {
-			if !nd.up && int(nd.leaf) != s.downForGood {
+			if !nd.up && (int(nd.leaf) != s.downForGood || s.cutOff) {
 				s.restart(nd)
 			}
 		}
-		if s.downForGood >= 0 && s.nodes[s.downForGood].up {
-			s.crash(s.nodes[s.downForGood])
+		if s.downForGood >= 0 {
+			nd := s.nodes[s.downForGood]
+			switch {
+			case s.cutOff:
+				// Alive and proposing, but alone: the rest must make
+				// progress without it, and it must not disturb them.
+				if !nd.up {
+					s.restart(nd)
+				}
+				s.side[nd.leaf] = 1
+			case nd.up:
+				s.crash(nd)
+			}
 		}
 		return
 	}
 	if s.now > s.healAt {
 		for _, nd := range s.nodes {
-			if !nd.up && int(nd.leaf) != s.downForGood && s.rng.IntN(5) == 0 {
+			if !nd.up && (int(nd.leaf) != s.downForGood || s.cutOff) && s.rng.IntN(5) == 0 {
 				s.restart(nd)
 			}
 		}
@@ -631,6 +644,9 @@ func (s *simulation) deliver(d delivery) {
 		return
 	}
 	s.stats.deliveries++
+	if s.cfg.trace {
+		s.logf("%d -> %d: e%d %s", d.from, d.to, m.Epoch, describeMessage(m))
+	}
 	if e, ok := nd.log[m.Epoch]; ok {
 		// Anyone who applied a decision serves it to members still
 		// working on that epoch, even after leaving the group.
