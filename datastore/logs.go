@@ -218,11 +218,22 @@ func (ml MessageLog) Newest(ctx context.Context, groupID []byte, n int) ([]LogEn
 	return ml.l.newest(ctx, groupID, 0, n)
 }
 
-// Trim deletes the entries received before the given time (the retention
-// window), with their index entries, in one buffered batch, and returns how
-// many it deleted. It walks from the oldest entry and stops at the first one
-// received at or after the cut-off.
-func (ml MessageLog) Trim(ctx context.Context, groupID []byte, before time.Time) (int, error) {
+// Retention is the message log's retention window (docs/profile.md:
+// Delivery.CiphertextRetention and Delivery.RetentionBytes).
+type Retention struct {
+	// Before: entries received before this time are deleted (zero: no age
+	// limit).
+	Before time.Time
+	// MaxBytes: the oldest entries are deleted until the group's log takes at
+	// most this many bytes as stored (0: no size limit).
+	MaxBytes int64
+}
+
+// Trim enforces the retention window on a group's log: it deletes, oldest
+// first, the entries that are too old or that do not fit in the byte budget,
+// with their index entries, in one buffered batch, and returns how many it
+// deleted.
+func (ml MessageLog) Trim(ctx context.Context, groupID []byte, r Retention) (int, error) {
 	s := ml.l.s
 	if err := s.enter(); err != nil {
 		return 0, err
@@ -230,6 +241,28 @@ func (ml MessageLog) Trim(ctx context.Context, groupID []byte, before time.Time)
 	defer s.life.RUnlock()
 	bg := s.keys.group(groupID)
 	prefix := ml.l.prefix(groupID)
+	// keepFrom: the oldest key that fits in the byte budget, found walking
+	// back from the newest entry.
+	keepFrom := ""
+	if r.MaxBytes > 0 {
+		var total int64
+		err := s.scan(ctx, span{prefix: prefix, reverse: true}, func(key string, v []byte) (bool, error) {
+			total += int64(len(key) + len(v))
+			if total > r.MaxBytes {
+				return false, nil
+			}
+			keepFrom = key
+			return true, nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		if total <= r.MaxBytes {
+			keepFrom = ""
+		} else if keepFrom == "" {
+			keepFrom = prefix + "~" // even the newest entry does not fit
+		}
+	}
 	b, err := s.newBatch(ctx)
 	if err != nil {
 		return 0, err
@@ -240,7 +273,9 @@ func (ml MessageLog) Trim(ctx context.Context, groupID []byte, before time.Time)
 		if err != nil {
 			return false, err
 		}
-		if !e.ReceivedAt.Before(before) {
+		overBudget := keepFrom != "" && key < keepFrom
+		tooOld := !r.Before.IsZero() && e.ReceivedAt.Before(r.Before)
+		if !overBudget && !tooOld {
 			return false, nil
 		}
 		if err := b.del(ctx, key); err != nil {

@@ -86,7 +86,7 @@ func TestMessageLog(t *testing.T) {
 				t.Fatalf("append after reopen: seq %d, %v", more[0].Seq, err)
 			}
 			// Retention: drop what was received before t0+100s.
-			n, err := ml.Trim(ctx, gid, t0.Add(100*time.Second))
+			n, err := ml.Trim(ctx, gid, Retention{Before: t0.Add(100 * time.Second)})
 			if err != nil || n != 100 {
 				t.Fatalf("Trim: %d, %v", n, err)
 			}
@@ -99,6 +99,27 @@ func TestMessageLog(t *testing.T) {
 			}
 			if o, err := ml.After(ctx, other, 0, 10); err != nil || len(o) != 1 {
 				t.Fatalf("other group's log: %d, %v", len(o), err)
+			}
+			// Byte budget: keep what fits, newest first.
+			var size int64
+			var sizes []int64
+			if err := s.scan(ctx, span{prefix: ml.l.prefix(gid), reverse: true}, func(k string, v []byte) (bool, error) {
+				size += int64(len(k) + len(v))
+				sizes = append(sizes, size)
+				return true, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			n, err = ml.Trim(ctx, gid, Retention{MaxBytes: sizes[49]})
+			if err != nil || n != len(sizes)-50 {
+				t.Fatalf("Trim to %d bytes: %d deleted, %v; want %d", sizes[49], n, err, len(sizes)-50)
+			}
+			rest, err := ml.After(ctx, gid, 0, 0)
+			if err != nil || len(rest) != 50 || rest[49].Seq != 252 {
+				t.Fatalf("after the byte trim: %d entries, %v", len(rest), err)
+			}
+			if n, err := ml.Trim(ctx, gid, Retention{MaxBytes: 1}); err != nil || n != 50 {
+				t.Fatalf("Trim to 1 byte: %d, %v", n, err)
 			}
 		})
 	}

@@ -162,6 +162,9 @@ func (s *Store) openBackend(opts Options) error {
 		} else if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 			return fmt.Errorf("datastore: create data directory: %w", err)
 		}
+		if info, err := os.Stat(opts.Dir); err == nil && info.Mode().Perm()&0o077 != 0 {
+			s.log.Warn("datastore: data directory is accessible to other users; chmod 700 it", "dir", opts.Dir, "mode", info.Mode().Perm().String())
+		}
 		lock, err := lockFile(filepath.Join(opts.Dir, lockFileName))
 		if err != nil {
 			return err
