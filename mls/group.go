@@ -153,6 +153,9 @@ type Group struct {
 	active bool
 	// reinit holds the parameters of a committed ReInit proposal.
 	reinit *ReInit
+	// resumeUsage allows resumption PSKs of this usage while Reinitialize
+	// or Branch builds the first Commit of a new group.
+	resumeUsage ResumptionPSKUsage
 
 	proposals []*cachedProposal
 	pending   *PendingCommit

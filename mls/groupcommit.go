@@ -555,7 +555,12 @@ func (g *Group) stageCommit(ac *AuthenticatedContent) (*StagedCommit, error) {
 	)
 	if commit.Path != nil {
 		if external {
-			l, err := tree.AddLeaf(&commit.Path.LeafNode)
+			// The joiner takes the leftmost free leaf; the path then
+			// replaces this placeholder, which must not yet hold the new
+			// encryption key (the path's keys have to be fresh).
+			placeholder := commit.Path.LeafNode
+			placeholder.EncryptionKey = nil
+			l, err := tree.AddLeaf(&placeholder)
 			if err != nil {
 				return nil, fmt.Errorf("%w: placing the external joiner: %v", ErrInvalidPath, err)
 			}
@@ -564,7 +569,13 @@ func (g *Group) stageCommit(ac *AuthenticatedContent) (*StagedCommit, error) {
 		if err := g.validateLeafNodeIn(tree, &commit.Path.LeafNode, LeafNodeSourceCommit, committerLeaf, applied.extensions); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidPath, err)
 		}
-		if !external {
+		if external {
+			for _, m := range applied.removed {
+				if !sameCredential(&m.Credential, &commit.Path.LeafNode.Credential) {
+					return nil, listError(RuleExternalResyncOtherClient, -1, fmt.Errorf("leaf %d", m.Leaf))
+				}
+			}
+		} else {
 			if old := g.ep.tree.Leaf(committerLeaf); old != nil && bytes.Equal(old.EncryptionKey, commit.Path.LeafNode.EncryptionKey) {
 				return nil, fmt.Errorf("%w: committer's encryption key unchanged", ErrInvalidPath)
 			}

@@ -29,6 +29,7 @@ const (
 	RuleExternalDisallowedProposal                             // an external Commit with a proposal other than ExternalInit, Remove, PSK
 	RuleExternalByReference                                    // an external Commit with a proposal by reference
 	RuleSenderNotAllowed                                       // a sender that may not send this proposal type
+	RuleExternalResyncOtherClient                              // an external Commit removing a leaf of another client
 )
 
 var ruleNames = map[ProposalRule]string{
@@ -49,6 +50,7 @@ var ruleNames = map[ProposalRule]string{
 	RuleExternalDisallowedProposal:     "external commit with a disallowed proposal type",
 	RuleExternalByReference:            "external commit with a proposal by reference",
 	RuleSenderNotAllowed:               "sender may not send this proposal type",
+	RuleExternalResyncOtherClient:      "external commit removes another client's leaf",
 }
 
 func (r ProposalRule) String() string {
@@ -400,7 +402,7 @@ func (g *Group) validateProposal(p *Proposal, sender Sender, exts Extensions) er
 		if p.PSK == nil {
 			return proposalError(RuleInvalidProposal, fmt.Errorf("psk proposal without psk id"))
 		}
-		if err := checkPSKProposal(cs, p.PSK); err != nil {
+		if err := checkPSKProposal(cs, p.PSK, g.resumeUsage); err != nil {
 			return proposalError(RuleInvalidProposal, err)
 		}
 	case ProposalTypeReInit:
@@ -435,15 +437,16 @@ func (g *Group) validateProposal(p *Proposal, sender Sender, exts Extensions) er
 
 // checkPSKProposal applies the PreSharedKey rules of §12.1.4: a nonce of Nh
 // bytes, and no resumption PSK of usage reinit or branch outside a
-// reinitialization or branch.
-func checkPSKProposal(cs CipherSuite, id *PreSharedKeyID) error {
+// reinitialization or branch (allowed is the usage of the reinitialization
+// or branch being set up, or zero).
+func checkPSKProposal(cs CipherSuite, id *PreSharedKeyID, allowed ResumptionPSKUsage) error {
 	if len(id.PSKNonce) != cs.HashSize() {
 		return fmt.Errorf("psk nonce of %d bytes, want %d", len(id.PSKNonce), cs.HashSize())
 	}
 	switch id.Type {
 	case PSKTypeExternal:
 	case PSKTypeResumption:
-		if id.Usage != ResumptionPSKUsageApplication {
+		if id.Usage != ResumptionPSKUsageApplication && id.Usage != allowed {
 			return fmt.Errorf("resumption psk with usage %d in a psk proposal", id.Usage)
 		}
 	default:
