@@ -62,6 +62,9 @@ type Credential struct {
 // IssueCredential binds leafSignatureKey, a fresh MLS signature public key
 // of suite, to the node identity.
 func (n *NodeIdentity) IssueCredential(suite mls.CipherSuite, leafSignatureKey []byte) (Credential, error) {
+	if !n.valid() {
+		return Credential{}, errNoKey
+	}
 	if !suite.Supported() {
 		return Credential{}, fmt.Errorf("identity: issuing credential: %w: %v", mls.ErrUnsupportedCipherSuite, suite)
 	}

@@ -3,6 +3,7 @@ package identity
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,8 +54,15 @@ func (n *NodeIdentity) PeerID() string { return n.id.PeerID() }
 // the one caller that needs it: the libp2p host, whose peer ID must be this
 // identity. Do not store or log it.
 func (n *NodeIdentity) Ed25519PrivateKey() ed25519.PrivateKey {
+	if !n.valid() {
+		return nil
+	}
 	return bytes.Clone(*n.priv)
 }
+
+// valid reports whether n came from Generate or ParseNodeIdentity (and not
+// from a zero NodeIdentity{} literal).
+func (n *NodeIdentity) valid() bool { return n != nil && n.priv != nil }
 
 // sign signs msg with the identity key. It stays unexported so that the
 // identity key signs nothing but Conclave's labeled structures.
@@ -74,6 +82,8 @@ func (n NodeIdentity) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("peer_id", n.id.PeerID()))
 }
 
+var errNoKey = errors.New("identity: empty NodeIdentity (use Generate or ParseNodeIdentity)")
+
 // The stored form of a node identity:
 //
 //	uint8  version = 1
@@ -90,6 +100,9 @@ const (
 // MarshalBinary returns the stored form of the identity. It contains the
 // private key: keep it only in encrypted storage.
 func (n *NodeIdentity) MarshalBinary() ([]byte, error) {
+	if !n.valid() {
+		return nil, errNoKey
+	}
 	b := make([]byte, 0, nodeIdentitySize)
 	b = append(b, nodeIdentityVersion)
 	b = append(b, n.priv.Seed()...)

@@ -118,3 +118,19 @@ func TestNodeIdentityNeverPrintsPrivateKey(t *testing.T) {
 		t.Errorf("logs do not show the peer ID: %s", logs.String())
 	}
 }
+
+func TestZeroNodeIdentity(t *testing.T) {
+	var n NodeIdentity
+	if _, err := n.MarshalBinary(); err == nil {
+		t.Error("MarshalBinary of a zero NodeIdentity succeeded")
+	}
+	if _, err := n.IssueCredential(suite1, make([]byte, 32)); err == nil {
+		t.Error("IssueCredential of a zero NodeIdentity succeeded")
+	}
+	if n.Ed25519PrivateKey() != nil || !n.ID().IsZero() {
+		t.Error("zero NodeIdentity has a key")
+	}
+	if got := fmt.Sprint(n); got != "NodeIdentity(<no identity>)" {
+		t.Errorf("zero NodeIdentity prints as %q", got)
+	}
+}
