@@ -451,7 +451,7 @@ func (st Groups) Delete(ctx context.Context, groupID []byte) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{groupPrefix(bg), consensusPrefix(bg), nsLog + bg + "/", nsLogID + bg + "/"} {
+	for _, p := range []string{groupPrefix(bg), consensusPrefix(bg), decisionPrefix(bg), nsLog + bg + "/", nsLogID + bg + "/"} {
 		if err := s.deleteSpan(ctx, b, span{prefix: p}); err != nil {
 			return err
 		}

@@ -20,8 +20,8 @@ import (
 //	/v1/group/<g>/state                      GroupState
 //	/v1/group/<g>/secrets/<epoch>            epoch secrets
 //	/v1/group/<g>/keys/<epoch>/<leaf>/<gen>  RatchetKey
-//	/v1/group/<g>/decision/<epoch>           Decision
 //	/v1/consensus/<g>/<epoch>                consensus acceptor state
+//	/v1/decision/<g>/<epoch>                 Decision
 //	/v1/log/<g>/<seq>                        LogEntry
 //	/v1/logid/<g>/<message id>               message-log index
 //	/v1/history/<g>/<seq>                    HistoryEntry
@@ -34,6 +34,7 @@ const (
 	nsKeyPackage = root + "keypackage/"
 	nsGroup      = root + "group/"
 	nsConsensus  = root + "consensus/"
+	nsDecision   = root + "decision/"
 	nsLog        = root + "log/"
 	nsLogID      = root + "logid/"
 	nsHistory    = root + "history/"
@@ -75,7 +76,7 @@ func stateKey(bg string) string              { return groupPrefix(bg) + "state" 
 func secretsPrefix(bg string) string         { return groupPrefix(bg) + "secrets/" }
 func secretsKey(bg string, e uint64) string  { return secretsPrefix(bg) + hex64(e) }
 func ratchetPrefix(bg string) string         { return groupPrefix(bg) + "keys/" }
-func decisionPrefix(bg string) string        { return groupPrefix(bg) + "decision/" }
+func decisionPrefix(bg string) string        { return nsDecision + bg + "/" }
 func decisionKey(bg string, e uint64) string { return decisionPrefix(bg) + hex64(e) }
 func consensusPrefix(bg string) string       { return nsConsensus + bg + "/" }
 func acceptorKey(bg string, e uint64) string { return consensusPrefix(bg) + hex64(e) }
@@ -108,7 +109,7 @@ func recordKindOf(key string) (kind, bool) {
 		return kindEpochSecrets, true
 	case len(parts) == 6 && parts[0] == "group" && parts[2] == "keys":
 		return kindRatchetKey, true
-	case len(parts) == 4 && parts[0] == "group" && parts[2] == "decision":
+	case len(parts) == 3 && parts[0] == "decision":
 		return kindDecision, true
 	case len(parts) == 3 && parts[0] == "consensus":
 		return kindAcceptor, true

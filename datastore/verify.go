@@ -41,8 +41,9 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 }
 
 // bulkNamespaces are skipped by the check at Open unless Options.VerifyAll:
-// they grow with traffic, and a damaged entry there is reported when read.
-var bulkNamespaces = []string{nsLog, nsLogID, nsHistory}
+// they grow with traffic and time, and a damaged entry there is reported
+// when read.
+var bulkNamespaces = []string{nsLog, nsLogID, nsHistory, nsDecision}
 
 func (s *Store) verify(ctx context.Context, all bool) (VerifyReport, error) {
 	var rep VerifyReport
