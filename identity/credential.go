@@ -272,3 +272,30 @@ func VerifyLeaf(suite mls.CipherSuite, cred mls.Credential, leafSignatureKey []b
 		return LeafIdentity{}, fmt.Errorf("%w: %#04x", ErrUnsupportedCredentialType, uint16(cred.Type))
 	}
 }
+
+// CheckSuccessor checks that a leaf's new credential, already checked with
+// VerifyLeaf, may replace its old one (RFC 9420 §5.3.1): a member may
+// change its signature key and credential in an Update or a Commit, but
+// never into another client. A Conclave credential must name the same
+// identity, a basic one the same identity bytes, and the assurance may not
+// change in either direction.
+func CheckSuccessor(old, updated LeafIdentity) error {
+	switch {
+	case old.Assurance == Verified && updated.Assurance == Verified && old.ID == updated.ID && !old.ID.IsZero():
+		return nil
+	case old.Assurance == Unverified && updated.Assurance == Unverified && bytes.Equal(old.Claimed, updated.Claimed):
+		return nil
+	}
+	return fmt.Errorf("%w: %s replaced by %s", ErrNotSuccessor, old.describe(), updated.describe())
+}
+
+func (li LeafIdentity) describe() string {
+	switch li.Assurance {
+	case Verified:
+		return li.ID.PeerID()
+	case Unverified:
+		return fmt.Sprintf("unverified %q", li.Claimed)
+	default:
+		return "no identity"
+	}
+}

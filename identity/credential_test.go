@@ -280,3 +280,41 @@ func TestSameClient(t *testing.T) {
 		t.Error("different or empty credentials reported as the same client")
 	}
 }
+
+func TestCheckSuccessor(t *testing.T) {
+	alice, bob := mustGenerate(t, "alice"), mustGenerate(t, "bob")
+	verify := func(n *NodeIdentity, leafSeed string) LeafIdentity {
+		leaf := leafKey(t, suite1, leafSeed)
+		li, err := VerifyLeaf(suite1, mustIssue(t, n, suite1, leaf).MLS(), leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return li
+	}
+	basic := func(name string) LeafIdentity {
+		li, err := VerifyLeaf(suite1, mls.NewBasicCredential([]byte(name)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return li
+	}
+	tests := []struct {
+		name     string
+		old, new LeafIdentity
+		ok       bool
+	}{
+		{"same identity, new signature key", verify(alice, "a1"), verify(alice, "a2"), true},
+		{"another identity", verify(alice, "a1"), verify(bob, "b1"), false},
+		{"basic, same name", basic("carol"), basic("carol"), true},
+		{"basic, another name", basic("carol"), basic("dave"), false},
+		{"verified to basic", verify(alice, "a1"), basic(alice.PeerID()), false},
+		{"basic to verified", basic(alice.PeerID()), verify(alice, "a1"), false},
+		{"zero identities", LeafIdentity{}, LeafIdentity{}, false},
+	}
+	for _, tc := range tests {
+		err := CheckSuccessor(tc.old, tc.new)
+		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrNotSuccessor)) {
+			t.Errorf("%s: CheckSuccessor = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}

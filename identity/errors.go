@@ -39,6 +39,11 @@ var (
 	// signature does not verify under its identity key.
 	ErrBadCredentialSignature = errors.New("identity: bad credential signature")
 
+	// ErrNotSuccessor reports a leaf whose new credential (in an Update or
+	// a Commit's UpdatePath) names a different client than the credential
+	// it replaces.
+	ErrNotSuccessor = errors.New("identity: new credential names a different client")
+
 	// ErrInvalidSafetyCode reports text that is not a safety code: it must
 	// hold exactly SafetyCodeDigits decimal digits, optionally grouped by
 	// spaces, tabs, newlines or dashes.
