@@ -136,13 +136,7 @@ func (cs CipherSuite) hashAlg() hashAlg {
 // newHash returns a fresh hash for the suite. Unknown suites fall back to
 // SHA-256 so that no method panics; callers that can fail check Supported.
 func (cs CipherSuite) newHash() func() hash.Hash {
-	switch cs.hashAlg() {
-	case hashSHA384:
-		return sha512.New384
-	case hashSHA512:
-		return sha512.New
-	}
-	return sha256.New
+	return cs.hashAlg().new()
 }
 
 // HashSize returns Nh, the output size of the suite's hash and KDF.
@@ -202,18 +196,12 @@ func (cs CipherSuite) Hash(data []byte) []byte {
 
 // MAC returns HMAC(key, data) with the suite's hash.
 func (cs CipherSuite) MAC(key, data []byte) []byte {
-	return hmacSum(cs.newHash(), key, data)
-}
-
-func hmacSum(h func() hash.Hash, key, data []byte) []byte {
-	m := hmac.New(h, key)
-	m.Write(data)
-	return m.Sum(nil)
+	return hmacSum(cs.hashAlg(), key, data)
 }
 
 // Extract is HKDF-Extract(salt, ikm) with the suite's hash.
 func (cs CipherSuite) Extract(salt, ikm []byte) []byte {
-	return cs.MAC(salt, ikm)
+	return hmacSum(cs.hashAlg(), salt, ikm)
 }
 
 // Expand is HKDF-Expand(prk, info, length) with the suite's hash.
@@ -221,16 +209,109 @@ func (cs CipherSuite) Expand(prk, info []byte, length int) ([]byte, error) {
 	if err := cs.check(); err != nil {
 		return nil, err
 	}
-	return hkdfExpand(cs.newHash(), cs.HashSize(), prk, info, length)
+	return hkdfExpand(cs.hashAlg(), prk, info, length)
+}
+
+func (a hashAlg) size() int {
+	switch a {
+	case hashSHA384:
+		return 48
+	case hashSHA512:
+		return 64
+	}
+	return 32
+}
+
+func (a hashAlg) blockSize() int {
+	if a == hashSHA384 || a == hashSHA512 {
+		return 128
+	}
+	return 64
+}
+
+func (a hashAlg) new() func() hash.Hash {
+	switch a {
+	case hashSHA384:
+		return sha512.New384
+	case hashSHA512:
+		return sha512.New
+	}
+	return sha256.New
+}
+
+// sumInto writes the hash of data to out and returns its length.
+func (a hashAlg) sumInto(out *[64]byte, data []byte) int {
+	switch a {
+	case hashSHA384:
+		s := sha512.Sum384(data)
+		return copy(out[:], s[:])
+	case hashSHA512:
+		s := sha512.Sum512(data)
+		return copy(out[:], s[:])
+	}
+	s := sha256.Sum256(data)
+	return copy(out[:], s[:])
+}
+
+// hmacFastMax bounds the message that hmacSmall hashes from a stack buffer.
+const hmacFastMax = 256
+
+// hmacSmall computes HMAC(key, msg || tail) for a key no longer than the
+// hash block and a message of at most hmacFastMax bytes with one-shot hash
+// calls on a stack buffer. Key derivation runs several of these per message,
+// and crypto/hmac's allocations would cost more than the hashing itself.
+func hmacSmall(a hashAlg, out *[64]byte, key, msg, tail []byte) int {
+	var buf [128 + hmacFastMax]byte
+	bs := a.blockSize()
+	for i := 0; i < bs; i++ {
+		var k byte
+		if i < len(key) {
+			k = key[i]
+		}
+		buf[i] = k ^ 0x36
+	}
+	n := bs + copy(buf[bs:], msg)
+	n += copy(buf[n:], tail)
+	var inner [64]byte
+	nh := a.sumInto(&inner, buf[:n])
+	for i := 0; i < bs; i++ {
+		var k byte
+		if i < len(key) {
+			k = key[i]
+		}
+		buf[i] = k ^ 0x5c
+	}
+	copy(buf[bs:], inner[:nh])
+	return a.sumInto(out, buf[:bs+nh])
+}
+
+// hmacSum returns HMAC(key, msg).
+func hmacSum(a hashAlg, key, msg []byte) []byte {
+	if len(key) <= a.blockSize() && len(msg) <= hmacFastMax {
+		var out [64]byte
+		n := hmacSmall(a, &out, key, msg, nil)
+		return append([]byte(nil), out[:n]...)
+	}
+	m := hmac.New(a.new(), key)
+	m.Write(msg)
+	return m.Sum(nil)
 }
 
 // hkdfExpand implements RFC 5869 HKDF-Expand.
-func hkdfExpand(h func() hash.Hash, nh int, prk, info []byte, length int) ([]byte, error) {
+func hkdfExpand(a hashAlg, prk, info []byte, length int) ([]byte, error) {
+	nh := a.size()
 	if length < 0 || length > 255*nh {
 		return nil, fmt.Errorf("%w: HKDF-Expand output of %d bytes", ErrInvalidLength, length)
 	}
+	if length <= nh && len(prk) <= a.blockSize() && len(info)+1 <= hmacFastMax {
+		// One block: T(1) = HMAC(prk, info || 0x01).
+		var out [64]byte
+		one := [1]byte{1}
+		hmacSmall(a, &out, prk, info, one[:])
+		return append(make([]byte, 0, length), out[:length]...), nil
+	}
 	out := make([]byte, 0, length+nh)
-	m := hmac.New(h, prk)
+	m := hmac.New(a.new(), prk)
 	var t []byte
 	for ctr := byte(1); len(out) < length; ctr++ {
 		m.Reset()

@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -230,19 +231,33 @@ func TestCipherSuiteParameters(t *testing.T) {
 	}
 }
 
-func TestExpandMatchesStandardHKDF(t *testing.T) {
+// TestKDFMatchesStandardLibrary compares MAC, Extract and Expand, fast
+// path and general path, with crypto/hmac and crypto/hkdf.
+func TestKDFMatchesStandardLibrary(t *testing.T) {
+	sizes := []int{0, 1, 31, 32, 33, 64, 65, 127, 128, 129, 200, 255, 256, 257, 300}
 	for _, cs := range []CipherSuite{1, 4, 7} {
-		for _, n := range []int{1, 31, 32, 33, 64, 65, 200} {
-			got, err := cs.Expand([]byte("pseudorandom key"), []byte("info"), n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := hkdf.Expand(cs.newHash(), []byte("pseudorandom key"), "info", n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("suite %d, %d bytes: differs from crypto/hkdf", cs, n)
+		for _, kn := range sizes {
+			for _, mn := range sizes {
+				key := bytes.Repeat([]byte{byte(kn)}, kn)
+				msg := bytes.Repeat([]byte{byte(mn + 1)}, mn)
+				m := hmac.New(cs.newHash(), key)
+				m.Write(msg)
+				if want := m.Sum(nil); !bytes.Equal(cs.MAC(key, msg), want) || !bytes.Equal(cs.Extract(key, msg), want) {
+					t.Errorf("suite %d: MAC with %d-byte key, %d-byte message differs from crypto/hmac", cs, kn, mn)
+				}
+				for _, n := range []int{1, 16, cs.HashSize(), cs.HashSize() + 1, 200} {
+					got, err := cs.Expand(key, msg, n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := hkdf.Expand(cs.newHash(), key, string(msg), n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("suite %d: Expand(%d-byte prk, %d-byte info, %d) differs from crypto/hkdf", cs, kn, mn, n)
+					}
+				}
 			}
 		}
 	}

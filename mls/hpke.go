@@ -2,11 +2,8 @@ package mls
 
 import (
 	"crypto/ecdh"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/binary"
 	"fmt"
-	"hash"
 	"io"
 
 	"github.com/cloudflare/circl/hpke"
@@ -41,14 +38,14 @@ func (k kemAlg) id() hpke.KEM {
 }
 
 // kemHash is the hash of the KEM's own HKDF, which RFC 9180 fixes per KEM.
-func (k kemAlg) kemHash() (func() hash.Hash, int) {
+func (k kemAlg) kemHash() hashAlg {
 	switch k {
 	case kemX448, kemP521:
-		return sha512.New, 64
+		return hashSHA512
 	case kemP384:
-		return sha512.New384, 48
+		return hashSHA384
 	}
-	return sha256.New, 32
+	return hashSHA256
 }
 
 // privateKeySize is Nsk, publicKeySize Npk (= Nenc) of RFC 9180 §7.1.
@@ -130,29 +127,27 @@ func (cs CipherSuite) HPKEPrivateKeySize() int { return cs.kemAlg().privateKeySi
 // kemLabeled implements LabeledExtract and LabeledExpand of RFC 9180 §4
 // with the KEM's suite_id ("KEM" || I2OSP(kem_id, 2)).
 type kemLabeled struct {
-	h      func() hash.Hash
-	nh     int
+	hash   hashAlg
 	prefix []byte // "HPKE-v1" || suite_id
 }
 
 func newKEMLabeled(k kemAlg) kemLabeled {
-	h, nh := k.kemHash()
 	prefix := append([]byte("HPKE-v1KEM"), 0, 0)
 	binary.BigEndian.PutUint16(prefix[len(prefix)-2:], uint16(k.id()))
-	return kemLabeled{h: h, nh: nh, prefix: prefix}
+	return kemLabeled{hash: k.kemHash(), prefix: prefix}
 }
 
 func (l kemLabeled) extract(salt []byte, label string, ikm []byte) []byte {
 	msg := make([]byte, 0, len(l.prefix)+len(label)+len(ikm))
 	msg = append(append(append(msg, l.prefix...), label...), ikm...)
-	return hmacSum(l.h, salt, msg)
+	return hmacSum(l.hash, salt, msg)
 }
 
 func (l kemLabeled) expand(prk []byte, label string, info []byte, length int) ([]byte, error) {
 	msg := make([]byte, 2, 2+len(l.prefix)+len(label)+len(info))
 	binary.BigEndian.PutUint16(msg, uint16(length))
 	msg = append(append(append(msg, l.prefix...), label...), info...)
-	return hkdfExpand(l.h, l.nh, prk, msg, length)
+	return hkdfExpand(l.hash, prk, msg, length)
 }
 
 // DeriveKeyPair is RFC 9180 §7.1.3 DeriveKeyPair for the suite's KEM. It
