@@ -157,7 +157,9 @@ type simulation struct {
 	cutOff      bool // downForGood stays up but partitioned away from everyone
 
 	// Oracle and checker state.
-	chosen   map[uint64][]byte   // the first value decided per epoch
+	accepts  map[acceptKey]*acceptance // who accepted what, per epoch and ballot
+	quorumOK map[uint64][32]byte       // the value a quorum accepted, per epoch
+	chosen   map[uint64][]byte         // the first value decided per epoch
 	members  map[uint64][]uint32 // member set per epoch, from the chain
 	proposed map[uint64]map[[32]byte]bool
 	stats    simStats
@@ -201,6 +203,8 @@ func newSimulation(cfg simConfig) *simulation {
 		healAt:      50 + rng.IntN(250),
 		downForGood: -1,
 		chosen:      map[uint64][]byte{},
+		accepts:     map[acceptKey]*acceptance{},
+		quorumOK:    map[uint64][32]byte{},
 		members:     map[uint64][]uint32{},
 		proposed:    map[uint64]map[[32]byte]bool{},
 	}
@@ -548,6 +552,12 @@ func (s *simulation) handleReady(nd *simNode) {
 		if s.now < s.healAt && s.rng.Float64() < p {
 			crashAt = 1 + s.rng.IntN(2)
 		}
+		if rd.State != nil && !rd.State.Accepted.IsZero() {
+			s.noteAccept(nd, rd.State)
+			if s.err != nil {
+				return
+			}
+		}
 		persist := func() bool {
 			if rd.State == nil {
 				return true
@@ -750,6 +760,49 @@ func (s *simulation) apply(nd *simNode, epoch uint64, value []byte, cert Certifi
 		}
 	}
 	s.boot(nd)
+}
+
+type acceptKey struct {
+	epoch  uint64
+	ballot Ballot
+}
+
+type acceptance struct {
+	digest [32]byte
+	by     map[uint32]bool
+}
+
+// noteAccept is the checker's view of every acceptance, taken from the
+// Ready that records it (whether or not the state then reaches the disk).
+// It checks the Paxos invariants directly, before anyone decides: one value
+// per ballot, only valid values accepted, and at most one value ever
+// accepted by a quorum in an epoch.
+func (s *simulation) noteAccept(nd *simNode, hs *HardState) {
+	members := s.members[hs.Epoch]
+	if err := validateSimValue(hs.Value, hs.Epoch, members, s.universe); err != nil {
+		s.fail("validity: member %d accepted an invalid value under %v in epoch %d: %v", nd.leaf, hs.Accepted, hs.Epoch, err)
+		return
+	}
+	key := acceptKey{hs.Epoch, hs.Accepted}
+	digest := sha256.Sum256(hs.Value)
+	a := s.accepts[key]
+	if a == nil {
+		a = &acceptance{digest: digest, by: map[uint32]bool{}}
+		s.accepts[key] = a
+	}
+	if a.digest != digest {
+		s.fail("agreement: two values accepted under ballot %v in epoch %d", hs.Accepted, hs.Epoch)
+		return
+	}
+	a.by[nd.leaf] = true
+	if len(a.by) < Quorum(len(members)) {
+		return
+	}
+	if prev, ok := s.quorumOK[hs.Epoch]; ok && prev != digest {
+		s.fail("agreement: a quorum accepted two different values in epoch %d (the second under %v: %s)", hs.Epoch, hs.Accepted, describeSimValue(hs.Value))
+		return
+	}
+	s.quorumOK[hs.Epoch] = digest
 }
 
 // check is the checker, run on every decision a member applies.

@@ -100,7 +100,7 @@ func TestSimulation(t *testing.T) {
 // protocol under the same simulator: the checker must report a violation
 // for each within a bounded number of seeds, or it is not checking much.
 func TestCheckerCatchesBrokenVariants(t *testing.T) {
-	const bound = 3000
+	const bound = 500
 	for _, v := range []variant{forgetOnRestart, halfQuorum, sendBeforePersist, skipValidation, ignorePromises} {
 		t.Run(v.String(), func(t *testing.T) {
 			for seed := uint64(1); seed <= bound; seed++ {
