@@ -676,11 +676,11 @@ func (g *Group) pendingMatches(ac *AuthenticatedContent) bool {
 // the proposal cache are dropped, and the ended epoch's message keys are
 // retained for late application messages as GroupOptions say.
 func (g *Group) Merge(sc *StagedCommit) (*MergeResult, error) {
-	if sc == nil || sc.group != g || sc.baseEpoch != g.ep.ctx.Epoch {
-		return nil, ErrStaleCommit
-	}
 	if !g.active {
 		return nil, ErrInactive
+	}
+	if sc == nil || sc.group != g || sc.baseEpoch != g.ep.ctx.Epoch {
+		return nil, ErrStaleCommit
 	}
 	res := &MergeResult{Epoch: sc.Epoch(), Diff: sc.diff, ReInit: sc.applied.reinit, Removed: sc.next == nil}
 	res.Unapplied = g.unappliedProposals(sc)
