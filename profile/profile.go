@@ -131,6 +131,11 @@ type MembershipPolicy struct {
 	MayRemove Permission
 	// MaxMembers bounds the group size (group-wide).
 	MaxMembers int
+	// UniqueIdentities allows at most one leaf per verified identity: a
+	// Commit that adds an identity already in the group is invalid
+	// (group-wide). A node is one client, so a second leaf could only be
+	// a stale one or an impostor's copy.
+	UniqueIdentities bool
 	// AllowExternalJoins permits external Commits (group-wide).
 	AllowExternalJoins bool
 	// AllowExternalSenders permits proposals from non-members (group-wide).
@@ -280,6 +285,7 @@ func Default() Profile {
 			MayAdd:               AnyMember,
 			MayRemove:            AnyMember,
 			MaxMembers:           256,
+			UniqueIdentities:     true,
 			AllowExternalJoins:   false,
 			AllowExternalSenders: false,
 			AllowReInit:          false,
