@@ -88,9 +88,10 @@ func (p *Profile) IssueLifetime(now time.Time) mls.Lifetime {
 	}
 }
 
-// CheckLifetime checks a peer's KeyPackage or leaf lifetime at now: it must
-// have started (allowing ClockSkew), not ended, and not span more than
-// MaxAcceptedLifetime.
+// CheckLifetime checks the lifetime of a peer's KeyPackage about to be
+// added (by the committer, and by every member validating the Commit
+// before voting) at now: it must have started (allowing ClockSkew), not
+// ended, and not span more than MaxAcceptedLifetime.
 func (p *Profile) CheckLifetime(lt mls.Lifetime, now time.Time) error {
 	skew := uint64(p.KeyPackages.ClockSkew / time.Second)
 	t := unixSeconds(now)
@@ -101,6 +102,20 @@ func (p *Profile) CheckLifetime(lt mls.Lifetime, now time.Time) error {
 		return fmt.Errorf("%w: starts at %d, now is %d", ErrLifetimeNotYetValid, lt.NotBefore, t)
 	case lt.NotAfter < t:
 		return fmt.Errorf("%w: ended at %d, now is %d", ErrLifetimeExpired, lt.NotAfter, t)
+	}
+	return nil
+}
+
+// CheckTreeLifetime checks the lifetime of a leaf already in a ratchet
+// tree (a tree joined through a Welcome, a leaf in a received proposal or
+// Commit): the total lifetime is always bounded; whether it has ended is
+// checked only if KeyPackages.ExpireTreeLeaves is set.
+func (p *Profile) CheckTreeLifetime(lt mls.Lifetime, now time.Time) error {
+	if p.KeyPackages.ExpireTreeLeaves {
+		return p.CheckLifetime(lt, now)
+	}
+	if lt.NotAfter < lt.NotBefore || lt.NotAfter-lt.NotBefore > uint64(p.KeyPackages.MaxAcceptedLifetime/time.Second) {
+		return fmt.Errorf("%w: %d..%d spans more than %v", ErrLifetimeTooLong, lt.NotBefore, lt.NotAfter, p.KeyPackages.MaxAcceptedLifetime)
 	}
 	return nil
 }

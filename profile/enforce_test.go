@@ -104,6 +104,24 @@ func TestLifetimes(t *testing.T) {
 	}
 }
 
+func TestTreeLifetimes(t *testing.T) {
+	p := Default()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) uint64 { return uint64(now.Add(d).Unix()) }
+	expired := mls.Lifetime{NotBefore: at(-60 * day), NotAfter: at(-32 * day)}
+	tooLong := mls.Lifetime{NotBefore: at(-day), NotAfter: at(100 * day)}
+	if err := p.CheckTreeLifetime(expired, now); err != nil {
+		t.Errorf("expired tree leaf rejected by default: %v", err)
+	}
+	if err := p.CheckTreeLifetime(tooLong, now); !errors.Is(err, ErrLifetimeTooLong) {
+		t.Errorf("over-long tree leaf: %v, want ErrLifetimeTooLong", err)
+	}
+	p.KeyPackages.ExpireTreeLeaves = true
+	if err := p.CheckTreeLifetime(expired, now); !errors.Is(err, ErrLifetimeExpired) {
+		t.Errorf("expired tree leaf with ExpireTreeLeaves: %v, want ErrLifetimeExpired", err)
+	}
+}
+
 func TestMLSConfig(t *testing.T) {
 	p := Default()
 	c := p.MLSConfig(nil, nil)

@@ -95,6 +95,13 @@ type KeyPackagePolicy struct {
 	// ExpiredInitKeyGrace keeps the private init key of an expired (or
 	// rotated last-resort) KeyPackage this long, for Welcomes in flight.
 	ExpiredInitKeyGrace time.Duration
+	// ExpireTreeLeaves also rejects leaves already in a ratchet tree (seen
+	// when joining or in a received Commit) whose lifetime has ended. RFC
+	// 9420 §7.3 only recommends it; Conclave leaves it off because a member
+	// that has not updated since joining keeps its KeyPackage's lifetime,
+	// and idle eviction, not a joiner's refusal, is the remedy. The total
+	// lifetime bound applies to every leaf regardless (group-wide).
+	ExpireTreeLeaves bool
 	// ServeLimit bounds how many KeyPackages one peer may fetch per
 	// ServeWindow, so nobody can drain the pool and force the last resort.
 	ServeLimit  int
@@ -278,6 +285,7 @@ func Default() Profile {
 			RenewBefore:         7 * day,
 			LastResortRotation:  7 * day,
 			ExpiredInitKeyGrace: 3 * day,
+			ExpireTreeLeaves:    false,
 			ServeLimit:          10,
 			ServeWindow:         time.Hour,
 		},
