@@ -237,6 +237,17 @@ func (s *Store) loadOrCreate(ctx context.Context, opts Options) error {
 		return err
 	}
 	s.keys, s.meta, s.dataKey = ks, m, dataKey
+	if m.Mode == keyModePassphrase && s.dir != "" && !s.ro {
+		// A key file beside a passphrase store is left over from a
+		// ChangePassphrase interrupted by a crash; it must not outlive it.
+		path := filepath.Join(s.dir, keyFileName)
+		if _, err := os.Stat(path); err == nil {
+			s.log.Warn("datastore: removing a key file left beside a passphrase-protected store", "path", path)
+			if err := shredFile(path); err != nil {
+				return fmt.Errorf("datastore: remove stale key file: %w", err)
+			}
+		}
+	}
 	return nil
 }
 

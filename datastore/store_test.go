@@ -234,6 +234,18 @@ func TestChangePassphrase(t *testing.T) {
 	if _, err := s.Identity().Get(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A key file left by a switch interrupted between the metadata write
+	// and the removal is removed by the next Open with the passphrase.
+	s.Close()
+	if err := os.WriteFile(filepath.Join(dir, keyFileName), []byte("stale key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, Options{Dir: dir, Passphrase: []byte("new pass"), KDF: fastKDF, Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, keyFileName)); !os.IsNotExist(err) {
+		t.Fatalf("stale key file survived: %v", err)
+	}
 	// And back to a key file.
 	if err := s.ChangePassphrase(ctx, nil); err != nil {
 		t.Fatal(err)
