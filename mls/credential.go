@@ -14,9 +14,26 @@ const (
 	CredentialTypeX509  CredentialType = 0x0002
 )
 
+// Private-use credential types (RFC 9420 §17.5 reserves 0xF000-0xFFFF). The
+// RFC leaves their encoding to the deployment; this package gives every one of
+// them the shape of a basic credential, one opaque<V> body kept in Identity,
+// so that applications (Conclave's own identity-bound credential among them)
+// can define their content without changing the codec.
+const (
+	credentialTypePrivateUseFirst CredentialType = 0xF000
+	credentialTypePrivateUseLast  CredentialType = 0xFFFF
+)
+
+// IsPrivateUse reports whether t is in the private-use range, whose body this
+// package carries opaquely in Credential.Identity.
+func (t CredentialType) IsPrivateUse() bool {
+	return t >= credentialTypePrivateUseFirst && t <= credentialTypePrivateUseLast
+}
+
 // ErrUnknownCredentialType reports a credential whose type this package
 // cannot parse. The body of a credential carries no length prefix, so a
-// credential of unknown type cannot be skipped or preserved.
+// credential of unknown type (outside the private-use range) cannot be
+// skipped or preserved.
 var ErrUnknownCredentialType = errors.New("mls: unknown credential type")
 
 // Credential binds an identity to a signature key (RFC 9420 §5.3). Identity
@@ -45,6 +62,10 @@ func (x *Credential) marshal(e *Encoder) {
 			}
 		})
 	default:
+		if x.Type.IsPrivateUse() {
+			e.Opaque(x.Identity)
+			return
+		}
 		e.Fail(fmt.Errorf("%w: %#04x", ErrUnknownCredentialType, uint16(x.Type)))
 	}
 }
@@ -61,6 +82,10 @@ func (x *Credential) unmarshal(d *Decoder) {
 			x.Certificates = append(x.Certificates, v.Opaque())
 		}
 	default:
+		if x.Type.IsPrivateUse() {
+			x.Identity = d.Opaque()
+			return
+		}
 		if d.Err() == nil {
 			d.Fail(fmt.Errorf("%w: %#04x", ErrUnknownCredentialType, uint16(x.Type)))
 		}

@@ -195,7 +195,7 @@ func TestWireTypeDecodeErrors(t *testing.T) {
 		{"key package trailing", new(KeyPackage), append(append([]byte(nil), kpBytes...), 0), ErrTrailingData},
 		{"key package empty", new(KeyPackage), nil, ErrTruncated},
 		{"leaf source 9", new(LeafNode), badSource, ErrInvalidValue},
-		{"credential type unknown", new(Credential), []byte{0xf0, 0x00, 0}, ErrUnknownCredentialType},
+		{"credential type unknown", new(Credential), []byte{0x0a, 0x0a, 0}, ErrUnknownCredentialType},
 		{"node type 3", new(Node), []byte{3}, ErrInvalidValue},
 		{"tree optional marker 2", new(TreeNodes), []byte{1, 2}, ErrInvalidValue},
 		{"proposal type unknown", new(Proposal), []byte{0x0a, 0x0a}, ErrUnknownProposalType},
