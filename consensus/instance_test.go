@@ -252,3 +252,61 @@ func TestTakeoverIsLinear(t *testing.T) {
 	}
 	t.Fatal("no decision after the proposer crashed")
 }
+
+// TestRoundTrips counts one-way message delays until a decision with no
+// contention: the coordinator decides after one round trip and everyone
+// knows after one and a half; any other member decides after two and
+// everyone knows after two and a half.
+func TestRoundTrips(t *testing.T) {
+	for _, tt := range []struct {
+		name                  string
+		proposer              uint32
+		proposerHops, allHops int
+	}{
+		{"coordinator", 0, 2, 3},
+		{"other member", 4, 4, 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			members := []uint32{0, 1, 2, 3, 4}
+			nodes := map[uint32]*Instance{}
+			for _, m := range members {
+				nodes[m] = newTestInstance(t, m, members, 0)
+			}
+			if err := nodes[tt.proposer].Propose([]byte("v")); err != nil {
+				t.Fatal(err)
+			}
+			proposerHops, allHops := -1, -1
+			for hop := 1; hop <= 10 && allHops < 0; hop++ {
+				var wave []Envelope
+				for _, m := range members {
+					wave = append(wave, nodes[m].Ready().Messages...)
+					nodes[m].Advance()
+				}
+				for _, env := range wave {
+					for _, r := range members {
+						if r != env.Message.From && (env.Broadcast() || env.To == r) {
+							if err := nodes[r].Step(env.Message); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+				}
+				decided := 0
+				for _, m := range members {
+					if nodes[m].Decision() != nil {
+						decided++
+					}
+				}
+				if proposerHops < 0 && nodes[tt.proposer].Decision() != nil {
+					proposerHops = hop
+				}
+				if decided == len(members) {
+					allHops = hop
+				}
+			}
+			if proposerHops != tt.proposerHops || allHops != tt.allHops {
+				t.Fatalf("proposer decided after %d one-way delays, everyone after %d; want %d and %d", proposerHops, allHops, tt.proposerHops, tt.allHops)
+			}
+		})
+	}
+}
