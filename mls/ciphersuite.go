@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -36,7 +37,21 @@ var (
 	ErrInvalidSignature       = errors.New("mls: invalid signature")
 	ErrInvalidKey             = errors.New("mls: invalid key")
 	ErrInvalidLength          = errors.New("mls: invalid length")
+	// ErrNoRandomness reports a nil randomness source: the package never
+	// falls back to a global one.
+	ErrNoRandomness = errors.New("mls: no randomness source")
 )
+
+// readRandom fills b from rand.
+func readRandom(rand io.Reader, b []byte) error {
+	if rand == nil {
+		return ErrNoRandomness
+	}
+	if _, err := io.ReadFull(rand, b); err != nil {
+		return fmt.Errorf("mls: reading randomness: %w", err)
+	}
+	return nil
+}
 
 // labelPrefix is prepended to every label given to ExpandWithLabel,
 // SignWithLabel and EncryptWithLabel (RFC 9420 §5.1.2, §5.1.3, §8).

@@ -251,8 +251,8 @@ func (cs CipherSuite) GenerateHPKEKeyPair(rand io.Reader) (priv, pub []byte, err
 		return nil, nil, err
 	}
 	ikm := make([]byte, cs.kemAlg().privateKeySize())
-	if _, err := io.ReadFull(rand, ikm); err != nil {
-		return nil, nil, fmt.Errorf("mls: reading randomness: %w", err)
+	if err := readRandom(rand, ikm); err != nil {
+		return nil, nil, err
 	}
 	return cs.DeriveKeyPair(ikm)
 }
@@ -263,6 +263,10 @@ func (cs CipherSuite) SealHPKE(rand io.Reader, pub, info, aad, plaintext []byte)
 	suite, err := cs.hpkeSuite()
 	if err != nil {
 		return nil, nil, err
+	}
+	if rand == nil {
+		// circl would silently fall back to crypto/rand.
+		return nil, nil, ErrNoRandomness
 	}
 	pk, err := cs.parseHPKEPublic(pub)
 	if err != nil {

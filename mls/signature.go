@@ -157,8 +157,8 @@ func (cs CipherSuite) GenerateSignatureKeyPair(rand io.Reader) (priv, pub []byte
 			n = ed448.SeedSize
 		}
 		priv = make([]byte, n)
-		if _, err := io.ReadFull(rand, priv); err != nil {
-			return nil, nil, fmt.Errorf("mls: reading randomness: %w", err)
+		if err := readRandom(rand, priv); err != nil {
+			return nil, nil, err
 		}
 	default:
 		// Rejection sampling of a scalar in [1, n-1], so that the key depends
@@ -167,8 +167,8 @@ func (cs CipherSuite) GenerateSignatureKeyPair(rand io.Reader) (priv, pub []byte
 		size := alg.scalarSize()
 		for {
 			priv = make([]byte, size)
-			if _, err := io.ReadFull(rand, priv); err != nil {
-				return nil, nil, fmt.Errorf("mls: reading randomness: %w", err)
+			if err := readRandom(rand, priv); err != nil {
+				return nil, nil, err
 			}
 			if alg == sigP521 {
 				priv[0] &= 0x01

@@ -181,3 +181,21 @@ func TestGenerateSignatureKeyPairDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestNilRandomness(t *testing.T) {
+	for _, cs := range allSuites {
+		if _, _, err := cs.GenerateSignatureKeyPair(nil); !errors.Is(err, ErrNoRandomness) {
+			t.Errorf("suite %d GenerateSignatureKeyPair(nil): %v", cs, err)
+		}
+		if _, _, err := cs.GenerateHPKEKeyPair(nil); !errors.Is(err, ErrNoRandomness) {
+			t.Errorf("suite %d GenerateHPKEKeyPair(nil): %v", cs, err)
+		}
+		_, pub, err := cs.GenerateHPKEKeyPair(newTestRand("nil"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := cs.EncryptWithLabel(nil, pub, "L", nil, nil); !errors.Is(err, ErrNoRandomness) {
+			t.Errorf("suite %d EncryptWithLabel(nil): %v", cs, err)
+		}
+	}
+}
