@@ -160,7 +160,7 @@ type simulation struct {
 	accepts  map[acceptKey]*acceptance // who accepted what, per epoch and ballot
 	quorumOK map[uint64][32]byte       // the value a quorum accepted, per epoch
 	chosen   map[uint64][]byte         // the first value decided per epoch
-	members  map[uint64][]uint32 // member set per epoch, from the chain
+	members  map[uint64][]uint32       // member set per epoch, from the chain
 	proposed map[uint64]map[[32]byte]bool
 	stats    simStats
 	events   []string
