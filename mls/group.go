@@ -73,6 +73,12 @@ type GroupOptions struct {
 	// application messages; the secrets of older epochs are erased. Zero
 	// means DefaultEpochRetention, a negative value keeps none.
 	EpochRetention int
+
+	// UnboundedLifetimes accepts KeyPackages whose total lifetime exceeds
+	// MaxLeafLifetime (they must still cover the current time). Some
+	// implementations and the interop test vectors issue lifetimes of
+	// [0, 2^64-1]; a deployment that only talks to itself leaves this off.
+	UnboundedLifetimes bool
 }
 
 func (o *GroupOptions) retention() int {
@@ -175,6 +181,21 @@ type epochState struct {
 	interim         []byte        // interim transcript hash
 	confirmationTag []byte        // of the Commit that started the epoch
 	protector       *Protector
+	// psec are copies of the secrets protector was made from, so that the
+	// state can be marshaled without reaching into the Protector.
+	psec protectorSecrets
+}
+
+// protectorSecrets are the sender_data_secret and membership_key of an
+// epoch.
+type protectorSecrets struct {
+	senderData []byte
+	membership []byte
+}
+
+func (s *protectorSecrets) erase() {
+	clear(s.senderData)
+	clear(s.membership)
 }
 
 // pastEpoch keeps what is needed to read late application messages of an
@@ -183,6 +204,7 @@ type epochState struct {
 type pastEpoch struct {
 	epoch     uint64
 	protector *Protector
+	psec      protectorSecrets
 	// changed maps the leaves that the Commit ending this epoch changed to
 	// their value in this epoch (nil: blank).
 	changed map[LeafIndex]*LeafNode
@@ -350,7 +372,7 @@ func NewGroup(opts GroupOptions, cs CipherSuite, groupID []byte, id Identity, ex
 	if err := leaf.Sign(cfg.Random(), signer, nil, 0); err != nil {
 		return nil, err
 	}
-	if err := checkLeafSupportsExtensions(leaf, extensions); err != nil {
+	if err := treeCheckCapabilities(&GroupContext{Version: ProtocolVersionMLS10, CipherSuite: cs, Extensions: extensions}, leaf); err != nil {
 		return nil, err
 	}
 	tree, err := NewRatchetTree(cs, leaf)
@@ -410,6 +432,7 @@ func (ep *epochState) finish(cfg *Config, secrets *EpochSecrets, confirmationTag
 	ep.interim = interim
 	ep.confirmationTag = confirmationTag
 	ep.protector = p
+	ep.psec = protectorSecrets{senderData: bytes.Clone(secrets.SenderDataSecret), membership: bytes.Clone(secrets.MembershipKey)}
 	// The protector holds its own copies; what stays is what later
 	// operations need (exporter, external join, confirmation and
 	// membership keys for own messages, resumption, authenticator, init).
@@ -462,18 +485,53 @@ func externalSenders(exts Extensions) (ExternalSenders, error) {
 }
 
 // validateKeyPackage checks an Add's KeyPackage against the group (RFC 9420
-// §10.1): version and suite, signatures, and its leaf as a key_package leaf.
-func (g *Group) validateKeyPackage(kp *KeyPackage, exts Extensions) error {
-	if kp.Version != g.ep.ctx.Version || kp.CipherSuite != g.ep.ctx.CipherSuite {
-		return fmt.Errorf("%w: version %d suite %v in a group of version %d suite %v", ErrInvalidKeyPackage, kp.Version, kp.CipherSuite, g.ep.ctx.Version, g.ep.ctx.CipherSuite)
+// §10.1), with exts as the group context extensions in force.
+func (g *Group) validateKeyPackage(tree *RatchetTree, kp *KeyPackage, exts Extensions) error {
+	gc := g.contextWith(exts)
+	err := tree.ValidateKeyPackage(g.cfg(), &gc, kp)
+	if err != nil && g.opts.UnboundedLifetimes && errors.Is(err, ErrLifetime) {
+		return g.validateKeyPackageUnbounded(tree, &gc, kp)
+	}
+	return err
+}
+
+// validateKeyPackageUnbounded is RatchetTree.ValidateKeyPackage without the
+// bound on the total lifetime, for GroupOptions.UnboundedLifetimes.
+func (g *Group) validateKeyPackageUnbounded(t *RatchetTree, gc *GroupContext, kp *KeyPackage) error {
+	leaf := &kp.LeafNode
+	fail := func(err error) error { return &LeafNodeError{Leaf: -1, Err: err} }
+	now := g.cfg().Now().Unix()
+	if now < 0 || uint64(now) < leaf.Lifetime.NotBefore || uint64(now) > leaf.Lifetime.NotAfter {
+		return fail(fmt.Errorf("%w: now %d, lifetime [%d, %d]", ErrLifetime, now, leaf.Lifetime.NotBefore, leaf.Lifetime.NotAfter))
+	}
+	if kp.Version != gc.Version || kp.CipherSuite != gc.CipherSuite || leaf.Source != LeafNodeSourceKeyPackage {
+		return fmt.Errorf("%w: version, suite or leaf source", ErrInvalidKeyPackage)
+	}
+	if err := t.suite.ValidateHPKEPublicKey(kp.InitKey); err != nil || bytes.Equal(kp.InitKey, leaf.EncryptionKey) {
+		return fmt.Errorf("%w: init key", ErrInvalidKeyPackage)
+	}
+	if err := treeCheckCapabilities(gc, leaf); err != nil {
+		return fail(err)
+	}
+	if err := t.checkCredentialSupport(leaf, 0, false); err != nil {
+		return fail(err)
+	}
+	if err := t.suite.ValidateHPKEPublicKey(leaf.EncryptionKey); err != nil {
+		return fail(fmt.Errorf("%w: encryption key: %w", ErrInvalidLeafNode, err))
+	}
+	if err := t.suite.ValidateSignaturePublicKey(leaf.SignatureKey); err != nil {
+		return fail(fmt.Errorf("%w: signature key: %w", ErrInvalidLeafNode, err))
+	}
+	if l, ok := t.FindSignatureKey(leaf.SignatureKey); ok {
+		return fail(&DuplicateKeyError{Kind: "signature", First: l.Node()})
+	}
+	if x, ok := t.FindEncryptionKey(leaf.EncryptionKey); ok {
+		return fail(&DuplicateKeyError{Kind: "encryption", First: x})
+	}
+	if err := leaf.Verify(t.suite, gc.GroupID, 0); err != nil {
+		return fail(err)
 	}
 	if err := kp.Verify(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
-	}
-	if bytes.Equal(kp.InitKey, kp.LeafNode.EncryptionKey) {
-		return fmt.Errorf("%w: init key equals encryption key", ErrInvalidKeyPackage)
-	}
-	if err := g.validateLeafNode(&kp.LeafNode, LeafNodeSourceKeyPackage, 0, exts); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	return nil
@@ -485,56 +543,21 @@ func (g *Group) validateLeafNode(ln *LeafNode, source LeafNodeSource, l LeafInde
 }
 
 // validateLeafNodeIn applies the LeafNode rules of RFC 9420 §7.3 to a leaf
-// that is to sit at l in tree (l is ignored for key_package leaves).
+// that is to replace leaf l of tree (l is ignored for key_package leaves).
 func (g *Group) validateLeafNodeIn(tree *RatchetTree, ln *LeafNode, source LeafNodeSource, l LeafIndex, exts Extensions) error {
-	return groupValidateLeafNode(g.cfg(), tree, &g.ep.ctx, ln, source, l, exts)
+	gc := g.contextWith(exts)
+	return tree.ValidateLeafNode(g.cfg(), &gc, ln, source, l)
 }
 
-// groupValidateLeafNode applies RFC 9420 §7.3 to ln, a leaf of the given
-// source to sit at l in tree, in a group with context ctx whose extensions
-// will be exts.
-func groupValidateLeafNode(cfg *Config, tree *RatchetTree, ctx *GroupContext, ln *LeafNode, source LeafNodeSource, l LeafIndex, exts Extensions) error {
-	fail := func(err error) error { return &LeafNodeError{Leaf: int64(l), Err: err} }
-	if ln.Source != source {
-		return fail(fmt.Errorf("%w: %v, want %v", ErrLeafNodeSource, ln.Source, source))
-	}
-	if err := ln.Verify(ctx.CipherSuite, ctx.GroupID, l); err != nil {
-		return fail(err)
-	}
-	if err := checkLeafSupportsExtensions(ln, exts); err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrCapabilities, err))
-	}
-	if source == LeafNodeSourceKeyPackage {
-		now := uint64(cfg.Now().Unix())
-		if now < ln.Lifetime.NotBefore || now > ln.Lifetime.NotAfter {
-			return fail(ErrLifetime)
-		}
-	}
-	for _, e := range ln.Extensions {
-		if !isDefaultExtension(e.Type) && !containsValue(ln.Capabilities.Extensions, e.Type) {
-			return fail(fmt.Errorf("%w: leaf extension %#04x not in its capabilities", ErrCapabilities, uint16(e.Type)))
-		}
-	}
-	if !containsValue(ln.Capabilities.Credentials, ln.Credential.Type) {
-		return fail(fmt.Errorf("%w: own credential type %#04x", ErrUnsupportedCredential, uint16(ln.Credential.Type)))
-	}
-	if !containsValue(ln.Capabilities.Versions, ctx.Version) || !containsValue(ln.Capabilities.CipherSuites, ctx.CipherSuite) {
-		return fail(fmt.Errorf("%w: group version or cipher suite", ErrCapabilities))
-	}
-	for _, m := range tree.Members() {
-		if !containsValue(ln.Capabilities.Credentials, m.Credential.Type) || !containsValue(m.Capabilities.Credentials, ln.Credential.Type) {
-			return fail(ErrUnsupportedCredential)
-		}
-	}
-	return nil
+// contextWith returns the current GroupContext with the extensions exts.
+func (g *Group) contextWith(exts Extensions) GroupContext {
+	gc := g.ep.ctx
+	gc.Extensions = exts
+	return gc
 }
 
-// groupValidateTree checks the integrity of a tree received from others.
+// groupValidateTree checks the integrity of a tree received from others
+// (RFC 9420 §12.4.3.1); the caller compares the tree hash.
 func groupValidateTree(tree *RatchetTree, ctx *GroupContext) error {
-	for l, ln := range tree.Members() {
-		if err := ln.Verify(ctx.CipherSuite, ctx.GroupID, l); err != nil {
-			return &LeafNodeError{Leaf: int64(l), Err: err}
-		}
-	}
-	return nil
+	return tree.Validate(ctx)
 }

@@ -723,31 +723,28 @@ func (g *Group) retire(old *epochState, changed map[LeafIndex]*LeafNode) {
 	old.secrets.Erase()
 	keep := g.opts.retention()
 	if keep == 0 {
-		groupEraseProtector(old.protector)
+		groupEraseProtector(old.protector, &old.psec)
 		return
 	}
-	g.past = append(g.past, &pastEpoch{epoch: old.ctx.Epoch, protector: old.protector, changed: changed})
+	g.past = append(g.past, &pastEpoch{epoch: old.ctx.Epoch, protector: old.protector, psec: old.psec, changed: changed})
 	if drop := len(g.past) - keep; drop > 0 {
 		for _, p := range g.past[:drop] {
-			groupEraseProtector(p.protector)
+			groupEraseProtector(p.protector, &p.psec)
+			p.protector = nil
 		}
 		g.past = append(g.past[:0], g.past[drop:]...)
 	}
 }
 
-// groupEraseProtector overwrites the secrets of a Protector that is no
-// longer used: its sender-data and membership keys and every secret of its
-// secret tree.
-func groupEraseProtector(p *Protector) {
+// groupEraseProtector overwrites the secrets of an epoch's message
+// protection that is no longer used: every secret of its secret tree and
+// the copies in psec. The Protector itself is dropped by the caller.
+func groupEraseProtector(p *Protector, psec *protectorSecrets) {
+	psec.erase()
 	if p == nil {
 		return
 	}
-	clear(p.membershipKey)
-	if p.senderData != nil {
-		clear(p.senderData.secret)
-		p.senderData = nil
-	}
-	t := p.tree
+	t := p.SecretTree()
 	for k, s := range t.nodes {
 		clear(s)
 		delete(t.nodes, k)

@@ -101,7 +101,7 @@ func JoinExternal(opts ExternalJoinOptions, gi *GroupInfo, id Identity) (*Group,
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkLeafSupportsExtensions(leaf, gi.GroupContext.Extensions); err != nil {
+	if err := treeCheckCapabilities(&gi.GroupContext, leaf); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidGroupInfo, err)
 	}
 	oldCtx := gi.GroupContext

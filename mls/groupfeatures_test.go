@@ -86,7 +86,7 @@ func TestGroupProposalListRules(t *testing.T) {
 		{"remove twice", []Proposal{{Type: ProposalTypeRemove, Removed: 1}, {Type: ProposalTypeRemove, Removed: 1}}, RuleSameLeafTwice},
 		{"remove blank", []Proposal{{Type: ProposalTypeRemove, Removed: 9}}, RuleInvalidProposal},
 		{"add twice", []Proposal{{Type: ProposalTypeAdd, KeyPackage: kd.KeyPackage}, {Type: ProposalTypeAdd, KeyPackage: kd.KeyPackage}}, RuleDuplicateAdd},
-		{"add member", []Proposal{{Type: ProposalTypeAdd, KeyPackage: bobKP.KeyPackage}}, RuleAddExistingMember},
+		{"add member", []Proposal{{Type: ProposalTypeAdd, KeyPackage: bobKP.KeyPackage}}, RuleInvalidProposal},
 		{"psk twice", []Proposal{{Type: ProposalTypePSK, PSK: psk}, {Type: ProposalTypePSK, PSK: psk}}, RuleDuplicatePSK},
 		{"psk short nonce", []Proposal{{Type: ProposalTypePSK, PSK: &PreSharedKeyID{Type: PSKTypeExternal, PSKID: []byte("p"), PSKNonce: []byte{1}}}}, RuleInvalidProposal},
 		{"psk reinit usage", []Proposal{{Type: ProposalTypePSK, PSK: &PreSharedKeyID{Type: PSKTypeResumption, Usage: ResumptionPSKUsageReInit, PSKGroupID: []byte("three"), PSKNonce: nonce}}}, RuleInvalidProposal},
@@ -117,6 +117,16 @@ func TestGroupProposalListRules(t *testing.T) {
 			}
 		})
 	}
+	// Removing and re-adding a client in one Commit is valid.
+	pc, err := alice.g.Commit(&CommitOptions{SkipCached: true, Proposals: []Proposal{
+		{Type: ProposalTypeRemove, Removed: bob.g.OwnLeaf()}, {Type: ProposalTypeAdd, KeyPackage: bobKP.KeyPackage}}})
+	if err != nil {
+		t.Fatalf("remove and re-add: %v", err)
+	}
+	if r, err := carol.g.Process(pc.Commit); err != nil || len(r.Commit.Diff().Added) != 1 {
+		t.Fatalf("carol staging remove and re-add: %v", err)
+	}
+	alice.g.DiscardPending()
 	// A commit without a path that needs one.
 	msg := grpSignedCommit(t, alice, []Proposal{{Type: ProposalTypeRemove, Removed: 1}})
 	if _, err := bob.g.Process(msg); !errors.Is(err, ErrPathRequired) {

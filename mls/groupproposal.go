@@ -359,6 +359,14 @@ func pathRequired(t ProposalType) bool {
 // §12.1) and the rules about who may send it. exts are the group context
 // extensions to validate against (nil: the current ones).
 func (g *Group) validateProposal(p *Proposal, sender Sender, exts Extensions) error {
+	return g.validateProposalIn(p, sender, exts, g.ep.tree)
+}
+
+// validateProposalIn is validateProposal with the KeyPackage of an Add
+// judged against addTree: the current tree, or the tree with the same
+// Commit's removals applied, so that a client may be removed and re-added
+// in one Commit (RFC 9420 §12.2).
+func (g *Group) validateProposalIn(p *Proposal, sender Sender, exts Extensions, addTree *RatchetTree) error {
 	cs := g.CipherSuite()
 	if exts == nil {
 		exts = g.ep.ctx.Extensions
@@ -378,7 +386,7 @@ func (g *Group) validateProposal(p *Proposal, sender Sender, exts Extensions) er
 		if p.KeyPackage == nil {
 			return proposalError(RuleInvalidProposal, fmt.Errorf("add without key package"))
 		}
-		if err := g.validateKeyPackage(p.KeyPackage, exts); err != nil {
+		if err := g.validateKeyPackage(addTree, p.KeyPackage, exts); err != nil {
 			return proposalError(RuleInvalidProposal, err)
 		}
 	case ProposalTypeUpdate:
@@ -465,13 +473,9 @@ func (g *Group) validateGroupContextExtensions(exts Extensions) error {
 	if err := checkGroupContextExtensionData(exts); err != nil {
 		return err
 	}
-	n := g.ep.tree.LeafCount()
-	for i := LeafIndex(0); uint32(i) < n; i++ {
-		ln := g.ep.tree.Leaf(i)
-		if ln == nil {
-			continue
-		}
-		if err := checkLeafSupportsExtensions(ln, exts); err != nil {
+	gc := g.contextWith(exts)
+	for i, ln := range g.ep.tree.Members() {
+		if err := treeCheckCapabilities(&gc, ln); err != nil {
 			return fmt.Errorf("member at leaf %d: %w", i, err)
 		}
 	}
@@ -489,51 +493,6 @@ func checkGroupContextExtensionData(exts Extensions) error {
 	}
 	if _, err := externalSenders(exts); err != nil {
 		return err
-	}
-	return nil
-}
-
-// isDefaultExtension reports whether t is an extension type of RFC 9420 that
-// every client implements without listing it in its capabilities.
-func isDefaultExtension(t ExtensionType) bool {
-	return t >= ExtensionTypeApplicationID && t <= ExtensionTypeExternalSenders
-}
-
-func isDefaultProposal(t ProposalType) bool {
-	return t >= ProposalTypeAdd && t <= ProposalTypeGroupContextExtensions
-}
-
-// checkLeafSupportsExtensions checks that a leaf supports every non-default
-// extension type in the group context and the requirements of its
-// required_capabilities extension.
-func checkLeafSupportsExtensions(ln *LeafNode, exts Extensions) error {
-	for _, e := range exts {
-		if !isDefaultExtension(e.Type) && !containsValue(ln.Capabilities.Extensions, e.Type) {
-			return fmt.Errorf("leaf does not support group context extension %#04x", uint16(e.Type))
-		}
-	}
-	ext, ok := exts.Find(ExtensionTypeRequiredCapabilities)
-	if !ok {
-		return nil
-	}
-	var rc RequiredCapabilities
-	if err := rc.Unmarshal(ext.Data); err != nil {
-		return fmt.Errorf("required_capabilities: %w", err)
-	}
-	for _, t := range rc.ExtensionTypes {
-		if !isDefaultExtension(t) && !containsValue(ln.Capabilities.Extensions, t) {
-			return fmt.Errorf("leaf does not support required extension %#04x", uint16(t))
-		}
-	}
-	for _, t := range rc.ProposalTypes {
-		if !isDefaultProposal(t) && !containsValue(ln.Capabilities.Proposals, t) {
-			return fmt.Errorf("leaf does not support required proposal %#04x", uint16(t))
-		}
-	}
-	for _, t := range rc.CredentialTypes {
-		if !containsValue(ln.Capabilities.Credentials, t) {
-			return fmt.Errorf("leaf does not support required credential type %#04x", uint16(t))
-		}
 	}
 	return nil
 }
@@ -606,6 +565,17 @@ func (g *Group) validateProposalList(list []resolvedProposal, committer Sender) 
 	if external {
 		return g.validateExternalProposalList(list, exts)
 	}
+	addTree := g.ep.tree
+	for _, rp := range list {
+		if rp.p.Type == ProposalTypeRemove && addTree.Leaf(rp.p.Removed) != nil {
+			if addTree == g.ep.tree {
+				addTree = g.ep.tree.Clone()
+			}
+			if err := addTree.RemoveLeaf(rp.p.Removed); err != nil {
+				return listError(RuleInvalidProposal, rp.index, err)
+			}
+		}
+	}
 	leafSeen := map[LeafIndex]int{}
 	removed := map[LeafIndex]bool{}
 	var addKeys [][]byte
@@ -614,7 +584,7 @@ func (g *Group) validateProposalList(list []resolvedProposal, committer Sender) 
 		if rp.p.Type == ProposalTypeExternalInit {
 			return listError(RuleExternalInitInRegularCommit, rp.index, nil)
 		}
-		if err := g.validateProposal(rp.p, rp.sender, exts); err != nil {
+		if err := g.validateProposalIn(rp.p, rp.sender, exts, addTree); err != nil {
 			var pe *ProposalListError
 			if asProposalListError(err, &pe) {
 				return &ProposalListError{Rule: pe.Rule, Index: rp.index, Err: pe.Err}

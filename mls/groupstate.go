@@ -64,7 +64,7 @@ func (g *Group) marshal(e *Encoder) {
 	e.Vector(func(e *Encoder) {
 		for _, p := range g.past {
 			e.Uint64(p.epoch)
-			p.protector.marshalState(e)
+			marshalProtectorState(e, p.protector, &p.psec)
 			marshalChanged(e, p.changed)
 		}
 	})
@@ -121,12 +121,12 @@ func (g *Group) unmarshal(d *Decoder) {
 	v := d.Vector()
 	for v.More() {
 		p := &pastEpoch{epoch: v.Uint64()}
-		p.protector = unmarshalProtectorState(v, g.cfg(), cs)
+		p.protector, p.psec = unmarshalProtectorState(v, g.cfg(), cs)
 		p.changed = unmarshalChanged(v)
 		if v.Err() != nil {
 			return
 		}
-		if p.protector.epoch != p.epoch || p.epoch >= g.ep.ctx.Epoch || (len(g.past) > 0 && g.past[len(g.past)-1].epoch >= p.epoch) {
+		if p.protector.Epoch() != p.epoch || p.epoch >= g.ep.ctx.Epoch || (len(g.past) > 0 && g.past[len(g.past)-1].epoch >= p.epoch) {
 			v.Fail(fmt.Errorf("%w: past epoch %d out of order", ErrInvalidValue, p.epoch))
 			return
 		}
@@ -284,7 +284,7 @@ func (ep *epochState) marshal(e *Encoder) {
 		e.Opaque(b)
 	}
 	e.Opaque(ep.confirmationTag)
-	ep.protector.marshalState(e)
+	marshalProtectorState(e, ep.protector, &ep.psec)
 }
 
 func (ep *epochState) unmarshal(d *Decoder, cfg *Config) {
@@ -339,16 +339,16 @@ func (ep *epochState) unmarshal(d *Decoder, cfg *Config) {
 		d.Fail(err)
 		return
 	}
-	ep.protector = unmarshalProtectorState(d, cfg, cs)
+	ep.protector, ep.psec = unmarshalProtectorState(d, cfg, cs)
 	if d.Err() != nil {
 		return
 	}
-	if ep.protector.epoch != ep.ctx.Epoch || !bytes.Equal(ep.protector.groupID, ep.ctx.GroupID) || ep.protector.tree.leafCount != tree.LeafCount() {
+	if !bytes.Equal(ep.protector.GroupContext(), mustMarshal(&ep.ctx)) || ep.protector.SecretTree().LeafCount() != tree.LeafCount() {
 		d.Fail(fmt.Errorf("%w: message protection state of another epoch", ErrInvalidValue))
 	}
 }
 
-// marshalState writes the state of a Protector:
+// marshalProtectorState writes the state of a Protector:
 //
 //	struct {
 //	    GroupContext context;
@@ -362,20 +362,16 @@ func (ep *epochState) unmarshal(d *Decoder, cfg *Config) {
 //	    opaque secret<V>; uint64 next;
 //	    struct { uint32 generation; opaque key<V>; opaque nonce<V>; } retained<V>;
 //	} Ratchet;
-func (p *Protector) marshalState(e *Encoder) {
+func marshalProtectorState(e *Encoder, p *Protector, psec *protectorSecrets) {
 	var gc GroupContext
-	if err := gc.Unmarshal(p.groupContext); err != nil {
+	if err := gc.Unmarshal(p.GroupContext()); err != nil {
 		e.Fail(err)
 		return
 	}
 	gc.marshal(e)
-	if p.senderData == nil {
-		e.Fail(fmt.Errorf("%w: protector was erased", ErrEncoding))
-		return
-	}
-	e.Opaque(p.senderData.secret)
-	e.Opaque(p.membershipKey)
-	t := p.tree
+	e.Opaque(psec.senderData)
+	e.Opaque(psec.membership)
+	t := p.SecretTree()
 	e.Uint32(t.leafCount)
 	nodes := make([]uint64, 0, len(t.nodes))
 	for x := range t.nodes {
@@ -415,23 +411,32 @@ func (p *Protector) marshalState(e *Encoder) {
 	})
 }
 
-func unmarshalProtectorState(d *Decoder, cfg *Config, cs CipherSuite) *Protector {
+func unmarshalProtectorState(d *Decoder, cfg *Config, cs CipherSuite) (*Protector, protectorSecrets) {
+	p, psec := unmarshalProtector(d, cfg, cs)
+	if d.Err() != nil {
+		return nil, protectorSecrets{}
+	}
+	return p, psec
+}
+
+func unmarshalProtector(d *Decoder, cfg *Config, cs CipherSuite) (*Protector, protectorSecrets) {
+	var none protectorSecrets
 	var gc GroupContext
 	gc.unmarshal(d)
 	sd := d.Opaque()
 	mk := d.Opaque()
 	leafCount := d.Uint32()
 	if d.Err() != nil {
-		return nil
+		return nil, none
 	}
 	if gc.CipherSuite != cs {
 		d.Fail(fmt.Errorf("%w: message protection state for %v", ErrInvalidValue, gc.CipherSuite))
-		return nil
+		return nil, none
 	}
 	t, err := NewSecretTree(cfg, cs, make([]byte, cs.HashSize()), leafCount)
 	if err != nil {
 		d.Fail(err)
-		return nil
+		return nil, none
 	}
 	clear(t.nodes)
 	width := uint64(NodeWidth(1 << t.depth))
@@ -441,11 +446,11 @@ func unmarshalProtectorState(d *Decoder, cfg *Config, cs CipherSuite) *Protector
 		x := v.Uint64()
 		s := v.Opaque()
 		if v.Err() != nil {
-			return nil
+			return nil, none
 		}
 		if x >= width || int64(x) <= last || len(s) != cs.HashSize() {
 			v.Fail(fmt.Errorf("%w: secret tree node %d", ErrInvalidValue, x))
-			return nil
+			return nil, none
 		}
 		last = int64(x)
 		t.nodes[x] = s
@@ -456,7 +461,7 @@ func unmarshalProtectorState(d *Decoder, cfg *Config, cs CipherSuite) *Protector
 		l := LeafIndex(v.Uint32())
 		if v.Err() == nil && (int64(l) <= last || uint32(l) >= leafCount) {
 			v.Fail(fmt.Errorf("%w: secret tree leaf %d", ErrInvalidValue, l))
-			return nil
+			return nil, none
 		}
 		last = int64(l)
 		rs := new([2]ratchet)
@@ -466,15 +471,14 @@ func unmarshalProtectorState(d *Decoder, cfg *Config, cs CipherSuite) *Protector
 		t.ratchets[l] = rs
 	}
 	if d.Err() != nil {
-		return nil
+		return nil, none
 	}
 	p, err := NewProtector(cfg, &gc, sd, mk, t)
 	if err != nil {
 		d.Fail(err)
-		return nil
+		return nil, none
 	}
-	clear(sd)
-	return p
+	return p, protectorSecrets{senderData: sd, membership: mk}
 }
 
 func unmarshalRatchet(d *Decoder, cs CipherSuite) ratchet {
@@ -604,4 +608,14 @@ func unmarshalPendingCommit(d *Decoder, g *Group) *PendingCommit {
 	}
 	pc.staged = sc
 	return pc
+}
+
+// mustMarshal encodes v, or returns nil if it cannot be encoded (which then
+// compares unequal to any real encoding).
+func mustMarshal(v marshaler) []byte {
+	b, err := encode(v)
+	if err != nil {
+		return nil
+	}
+	return b
 }

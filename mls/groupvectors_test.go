@@ -70,7 +70,7 @@ func (v *passiveClientVector) run() error {
 	// judge them at a time inside the joiner's own lifetime.
 	at := kp.LeafNode.Lifetime.NotBefore
 	cfg := &Config{Rand: grpConfig(uint64(cs)).Rand, Time: func() time.Time { return time.Unix(int64(at), 0) }}
-	opts := JoinOptions{GroupOptions: GroupOptions{Config: cfg}}
+	opts := JoinOptions{GroupOptions: GroupOptions{Config: cfg, UnboundedLifetimes: true}}
 	for _, p := range v.ExternalPSKs {
 		opts.ExternalPSKs = append(opts.ExternalPSKs, ExternalPSK{ID: p.PSKID, PSK: p.PSK})
 	}

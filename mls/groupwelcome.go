@@ -322,7 +322,7 @@ func JoinFromWelcome(opts JoinOptions, welcome *Welcome, kpb *KeyPackageBundle) 
 	if !ok {
 		return nil, fmt.Errorf("%w: own leaf not in the ratchet tree", ErrInvalidGroupInfo)
 	}
-	if err := checkLeafSupportsExtensions(&kp.LeafNode, gi.GroupContext.Extensions); err != nil {
+	if err := treeCheckCapabilities(&gi.GroupContext, &kp.LeafNode); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidGroupInfo, err)
 	}
 	var pathSecret []byte
