@@ -58,12 +58,12 @@ func VerifyCertificate(groupID []byte, epoch uint64, members []uint32, value []b
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidCertificate, err)
 	}
-	return verifyCertificate(groupID, epoch, sorted, Quorum(len(sorted)), value, cert, v)
+	return verifyCertificate(groupID, epoch, sorted, Quorum(len(sorted)), sha256.Sum256(value), cert, v)
 }
 
-// verifyCertificate is VerifyCertificate on an already sorted member set and
-// with an explicit quorum.
-func verifyCertificate(groupID []byte, epoch uint64, members []uint32, quorum int, value []byte, cert *Certificate, v Verifier) error {
+// verifyCertificate is VerifyCertificate on an already sorted member set,
+// with an explicit quorum, for the value whose SHA-256 digest is digest.
+func verifyCertificate(groupID []byte, epoch uint64, members []uint32, quorum int, digest [sha256.Size]byte, cert *Certificate, v Verifier) error {
 	if cert == nil {
 		return fmt.Errorf("%w: missing", ErrInvalidCertificate)
 	}
@@ -79,7 +79,7 @@ func verifyCertificate(groupID []byte, epoch uint64, members []uint32, quorum in
 	if len(cert.Votes) < quorum {
 		return fmt.Errorf("%w: %d votes, quorum is %d of %d", ErrInvalidCertificate, len(cert.Votes), quorum, len(members))
 	}
-	content := VoteContent(groupID, epoch, cert.Ballot, sha256.Sum256(value))
+	content := VoteContent(groupID, epoch, cert.Ballot, digest)
 	i := 0 // members[i] is the first member not below the current vote's leaf
 	for k, vote := range cert.Votes {
 		if k > 0 && vote.Leaf <= cert.Votes[k-1].Leaf {

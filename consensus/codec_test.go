@@ -18,6 +18,7 @@ func sampleMessages() []Message {
 		{Type: MsgAccepted, Epoch: 7, From: 1, Ballot: Ballot{3, 2}, Signature: []byte("sig-1")},
 		{Type: MsgDecide, Epoch: 7, From: 2, Ballot: Ballot{3, 2}, Value: []byte("commit"), Certificate: cert},
 		{Type: MsgLearn, Epoch: 7, From: 1},
+		{Type: MsgCommitted, Epoch: 7, From: 2, Ballot: Ballot{3, 2}, Digest: [32]byte{1, 2, 3}, Certificate: cert},
 	}
 }
 
@@ -44,7 +45,7 @@ func TestMessageRoundTrip(t *testing.T) {
 			}
 			if got.Type != m.Type || got.Epoch != m.Epoch || got.From != m.From || got.Ballot != m.Ballot ||
 				got.AcceptedBallot != m.AcceptedBallot || got.Promised != m.Promised ||
-				!bytes.Equal(got.Value, m.Value) || !bytes.Equal(got.Signature, m.Signature) {
+				!bytes.Equal(got.Value, m.Value) || !bytes.Equal(got.Signature, m.Signature) || got.Digest != m.Digest {
 				t.Fatalf("decoded %+v, want %+v", got, m)
 			}
 		})
@@ -142,6 +143,7 @@ func TestMessageEncodeRejects(t *testing.T) {
 		{Type: MsgAccepted, Ballot: Ballot{2, 1}},
 		{Type: MsgPromise, Ballot: Ballot{2, 1}, Value: []byte("v")},
 		{Type: MsgDecide, Ballot: Ballot{2, 1}, Value: []byte("v")},
+		{Type: MsgCommitted, Ballot: Ballot{2, 1}},
 		{Type: MsgDecide, Ballot: Ballot{2, 1}, Value: []byte("v"), Certificate: &Certificate{Ballot: Ballot{3, 1}, Votes: []Vote{{1, []byte{1}}}}},
 		{Type: MsgDecide, Ballot: Ballot{2, 1}, Value: []byte("v"), Certificate: &Certificate{Ballot: Ballot{2, 1}, Votes: []Vote{{2, []byte{1}}, {1, []byte{1}}}}},
 	}

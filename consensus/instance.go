@@ -115,6 +115,13 @@ type Instance struct {
 	acceptedDigest [sha256.Size]byte
 	lastVote       []byte // signature sent for hs.Accepted, resent on duplicates
 
+	// Values this member holds, by digest, so that a Committed (which
+	// carries only the digest) can be matched: its own proposal and the
+	// last value it was asked to accept.
+	proposalDigest [sha256.Size]byte
+	seen           []byte
+	seenDigest     [sha256.Size]byte
+
 	// Proposer, volatile.
 	proposal     []byte // the local member's value, nil if none
 	phase        phase
@@ -134,8 +141,9 @@ type Instance struct {
 	validated [4][sha256.Size]byte // digests of values that passed Validate
 	nValid    int
 
-	decision   *Decision
-	superseded []byte
+	decision       *Decision
+	decisionDigest [sha256.Size]byte
+	superseded     []byte
 
 	// Output not yet handed out by Ready/Advance.
 	msgs          []Envelope
@@ -245,6 +253,7 @@ func (in *Instance) Propose(value []byte) error {
 		return fmt.Errorf("consensus: propose in epoch %d: %w", in.epoch, err)
 	}
 	in.proposal = value
+	in.proposalDigest = sha256.Sum256(value)
 	if in.phase == idle {
 		in.startBallot()
 	}
@@ -277,7 +286,7 @@ func (in *Instance) Tick() {
 // sync): the certificate is checked against the epoch's member set before
 // the decision is taken.
 func (in *Instance) Learn(value []byte, cert *Certificate) error {
-	if err := verifyCertificate(in.groupID, in.epoch, in.members, in.quorum, value, cert, in.verifier); err != nil {
+	if err := verifyCertificate(in.groupID, in.epoch, in.members, in.quorum, sha256.Sum256(value), cert, in.verifier); err != nil {
 		return fmt.Errorf("consensus: learn epoch %d: %w", in.epoch, err)
 	}
 	return in.learnVerified(value, cert)
@@ -304,12 +313,16 @@ func (in *Instance) Step(m Message) error {
 		switch m.Type {
 		case MsgPrepare, MsgAccept, MsgLearn:
 			in.sendDecision(m.From)
-		case MsgDecide:
-			if !bytes.Equal(m.Value, in.decision.Value) {
-				if err := in.verify(m.Value, m.Certificate); err != nil {
+		case MsgDecide, MsgCommitted:
+			digest := m.Digest
+			if m.Type == MsgDecide {
+				digest = sha256.Sum256(m.Value)
+			}
+			if digest != in.decisionDigest {
+				if err := in.verify(digest, m.Certificate); err != nil {
 					return err
 				}
-				return fmt.Errorf("consensus: epoch %d: decide from leaf %d: %w", in.epoch, m.From, ErrConflictingDecision)
+				return fmt.Errorf("consensus: epoch %d: %v from leaf %d: %w", in.epoch, m.Type, m.From, ErrConflictingDecision)
 			}
 		}
 		return nil
@@ -326,10 +339,12 @@ func (in *Instance) Step(m Message) error {
 	case MsgAccepted:
 		return in.onAccepted(m)
 	case MsgDecide:
-		if err := in.verify(m.Value, m.Certificate); err != nil {
+		if err := in.verify(sha256.Sum256(m.Value), m.Certificate); err != nil {
 			return err
 		}
 		return in.learnVerified(m.Value, m.Certificate)
+	case MsgCommitted:
+		return in.onCommitted(m)
 	case MsgLearn:
 	default:
 		return fmt.Errorf("consensus: %w: unknown message type %d", ErrMalformed, uint8(m.Type))
@@ -379,6 +394,10 @@ func (in *Instance) checkBallot(m Message) error {
 	case MsgDecide:
 		if m.Certificate == nil || m.Certificate.Ballot != b || len(m.Value) == 0 {
 			return bad("decide without a matching certificate")
+		}
+	case MsgCommitted:
+		if m.Certificate == nil || m.Certificate.Ballot != b {
+			return bad("committed without a matching certificate")
 		}
 	}
 	return nil
@@ -438,6 +457,7 @@ func (in *Instance) onAccept(m Message) error {
 		return nil
 	}
 	digest := sha256.Sum256(m.Value)
+	in.seen, in.seenDigest = m.Value, digest
 	if m.Ballot == in.hs.Accepted {
 		if digest != in.acceptedDigest {
 			return fmt.Errorf("consensus: accept from leaf %d: %w: two values under ballot %v", m.From, ErrProtocol, m.Ballot)
@@ -478,6 +498,35 @@ func (in *Instance) onAccepted(m Message) error {
 		return fmt.Errorf("consensus: vote by leaf %d for %v: %w", m.From, m.Ballot, err)
 	}
 	in.grantVote(pos, m.Signature)
+	return nil
+}
+
+// onCommitted decides if this member holds the value whose digest the
+// message names (it voted for it, proposed it, or was asked to accept it);
+// otherwise it asks the sender, which is decided, for the whole Decide.
+func (in *Instance) onCommitted(m Message) error {
+	value := in.valueFor(m.Digest)
+	if value == nil {
+		in.send(m.From, Message{Type: MsgLearn})
+		return nil
+	}
+	if err := in.verify(m.Digest, m.Certificate); err != nil {
+		return err
+	}
+	return in.learnVerified(value, m.Certificate)
+}
+
+func (in *Instance) valueFor(digest [sha256.Size]byte) []byte {
+	switch {
+	case in.hs.Value != nil && in.acceptedDigest == digest:
+		return in.hs.Value
+	case in.value != nil && in.valueDigest == digest:
+		return in.value
+	case in.proposal != nil && in.proposalDigest == digest:
+		return in.proposal
+	case in.seen != nil && in.seenDigest == digest:
+		return in.seen
+	}
 	return nil
 }
 
@@ -591,7 +640,7 @@ func (in *Instance) grantVote(pos int, sig []byte) {
 		}
 	}
 	in.decide(in.value, cert)
-	in.send(ToAll, in.decideMessage())
+	in.send(ToAll, Message{Type: MsgCommitted, Ballot: cert.Ballot, Digest: in.decisionDigest, Certificate: &in.decision.Certificate})
 }
 
 func (in *Instance) resetGrants() {
@@ -605,8 +654,8 @@ func (in *Instance) resetGrants() {
 	in.nGranted = 0
 }
 
-func (in *Instance) verify(value []byte, cert *Certificate) error {
-	if err := verifyCertificate(in.groupID, in.epoch, in.members, in.quorum, value, cert, in.verifier); err != nil {
+func (in *Instance) verify(digest [sha256.Size]byte, cert *Certificate) error {
+	if err := verifyCertificate(in.groupID, in.epoch, in.members, in.quorum, digest, cert, in.verifier); err != nil {
 		return fmt.Errorf("consensus: epoch %d: %w", in.epoch, err)
 	}
 	return nil
@@ -614,7 +663,7 @@ func (in *Instance) verify(value []byte, cert *Certificate) error {
 
 func (in *Instance) learnVerified(value []byte, cert *Certificate) error {
 	if in.decision != nil {
-		if !bytes.Equal(value, in.decision.Value) {
+		if sha256.Sum256(value) != in.decisionDigest {
 			return fmt.Errorf("consensus: epoch %d: %w", in.epoch, ErrConflictingDecision)
 		}
 		return nil
@@ -625,6 +674,7 @@ func (in *Instance) learnVerified(value []byte, cert *Certificate) error {
 
 func (in *Instance) decide(value []byte, cert Certificate) {
 	in.decision = &Decision{Value: value, Certificate: cert}
+	in.decisionDigest = sha256.Sum256(value)
 	in.decisionReady = true
 	if in.proposal != nil && !bytes.Equal(in.proposal, value) {
 		in.superseded = in.proposal
@@ -633,7 +683,7 @@ func (in *Instance) decide(value []byte, cert Certificate) {
 	in.phase = idle
 	// Proposer bookkeeping is not needed any more; keep the instance small
 	// until the node discards it.
-	in.granted, in.sigs, in.value, in.highestValue = nil, nil, nil, nil
+	in.granted, in.sigs, in.value, in.highestValue, in.seen = nil, nil, nil, nil, nil
 }
 
 func (in *Instance) decideMessage() Message {

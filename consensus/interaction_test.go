@@ -286,6 +286,8 @@ func describeMessage(m Message) string {
 		s += fmt.Sprintf(" %q", m.Value)
 	case MsgDecide:
 		s += fmt.Sprintf(" %q votes=%v", m.Value, voteLeaves(*m.Certificate))
+	case MsgCommitted:
+		s += fmt.Sprintf(" digest=%x votes=%v", m.Digest[:4], voteLeaves(*m.Certificate))
 	case MsgLearn:
 		s = "Learn"
 	}

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"math"
 )
@@ -24,13 +25,18 @@ const (
 	// MsgAccepted (phase 2b), to the proposer: a signed vote for the value
 	// of Ballot.
 	MsgAccepted
-	// MsgDecide, broadcast by the proposer once it holds a quorum of votes,
-	// and sent to any member that asks: the decided Value with its
-	// Certificate (whose ballot is Ballot).
+	// MsgDecide, sent to a member that asks or that is still working on a
+	// decided epoch: the decided Value with its Certificate (whose ballot is
+	// Ballot). It is self-contained, for catch-up.
 	MsgDecide
 	// MsgLearn, to one member: "send me the decision if you know it". Ballot
 	// is zero.
 	MsgLearn
+	// MsgCommitted, broadcast by the proposer once it holds a quorum of
+	// votes: the Certificate and the SHA-256 Digest of the decided value,
+	// without the value, which the members that voted already hold. A
+	// member that does not hold it asks the sender with MsgLearn.
+	MsgCommitted
 )
 
 func (t MessageType) String() string {
@@ -49,6 +55,8 @@ func (t MessageType) String() string {
 		return "Decide"
 	case MsgLearn:
 		return "Learn"
+	case MsgCommitted:
+		return "Committed"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -67,11 +75,12 @@ type Message struct {
 	From   uint32 // sender's leaf index
 	Ballot Ballot
 
-	AcceptedBallot Ballot       // Promise: the sender's last accepted ballot, zero if none
-	Promised       Ballot       // Nack: the higher ballot the sender promised
-	Value          []byte       // Promise (empty if none accepted), Accept, Decide
-	Signature      []byte       // Accepted: the vote signature
-	Certificate    *Certificate // Decide
+	AcceptedBallot Ballot            // Promise: the sender's last accepted ballot, zero if none
+	Promised       Ballot            // Nack: the higher ballot the sender promised
+	Value          []byte            // Promise (empty if none accepted), Accept, Decide
+	Signature      []byte            // Accepted: the vote signature
+	Digest         [sha256.Size]byte // Committed: SHA-256 of the decided value
+	Certificate    *Certificate      // Decide, Committed
 }
 
 // headerSize is version, type, epoch, from and ballot.
@@ -91,6 +100,11 @@ func (m *Message) Size() int {
 		n += 2 + len(m.Signature)
 	case MsgDecide:
 		n += 4 + len(m.Value)
+		if m.Certificate != nil {
+			n += m.Certificate.votesSize()
+		}
+	case MsgCommitted:
+		n += sha256.Size
 		if m.Certificate != nil {
 			n += m.Certificate.votesSize()
 		}
@@ -126,6 +140,9 @@ func (m *Message) AppendBinary(b []byte) ([]byte, error) {
 		b = appendSig(b, m.Signature)
 	case MsgDecide:
 		b = appendValue(b, m.Value)
+		b = m.Certificate.appendVotes(b)
+	case MsgCommitted:
+		b = append(b, m.Digest[:]...)
 		b = m.Certificate.appendVotes(b)
 	}
 	return b, nil
@@ -170,9 +187,11 @@ func (m *Message) checkEncodable() error {
 		if err := checkSigEncodable("signature", m.Signature); err != nil {
 			return wrap(err)
 		}
-	case MsgDecide:
-		if err := checkValueEncodable("value", m.Value, false); err != nil {
-			return wrap(err)
+	case MsgDecide, MsgCommitted:
+		if m.Type == MsgDecide {
+			if err := checkValueEncodable("value", m.Value, false); err != nil {
+				return wrap(err)
+			}
 		}
 		if m.Certificate == nil {
 			return wrap(fmt.Errorf("%w: decide without certificate", ErrMalformed))
@@ -236,6 +255,10 @@ func (m *Message) UnmarshalBinary(data []byte) error {
 			if r.err == nil && len(out.Value) == 0 {
 				r.fail("empty value")
 			}
+			out.Certificate = &Certificate{Ballot: out.Ballot}
+			out.Certificate.readVotes(&r)
+		case MsgCommitted:
+			copy(out.Digest[:], r.take(sha256.Size, "digest"))
 			out.Certificate = &Certificate{Ballot: out.Ballot}
 			out.Certificate.readVotes(&r)
 		default:
