@@ -49,7 +49,10 @@ func (n *Network) startPubsub() error {
 			pubsub.WithMessageIdFn(MessageID))
 	}
 	if !pc.DisableScoring {
-		opts = append(opts, pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()))
+		opts = append(opts,
+			pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
+			pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(n.tracer.scoreSnapshot), scoreInspectPeriod),
+			pubsub.WithAppSpecificRpcInspector(n.tracer.inspectRPC))
 	}
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host, opts...)
 	if err != nil {

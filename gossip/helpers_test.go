@@ -5,12 +5,10 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -99,7 +97,19 @@ func dropCount(n *Network, reason string) float64 {
 	return m.GetCounter().GetValue()
 }
 
-func hasPeer(ps []peer.ID, p peer.ID) bool { return slices.Contains(ps, p) }
+// drops returns every non-zero drop counter of n by reason.
+func drops(n *Network) map[string]float64 {
+	out := make(map[string]float64)
+	ch := make(chan prometheus.Metric, 64)
+	go func() { n.metrics.drops.Collect(ch); close(ch) }()
+	for m := range ch {
+		var d dto.Metric
+		if m.Write(&d) == nil && d.GetCounter().GetValue() > 0 {
+			out[d.GetLabel()[0].GetValue()] = d.GetCounter().GetValue()
+		}
+	}
+	return out
+}
 
 // waitFor waits on a notification channel until cond holds or ctx ends;
 // every send on ch prompts a re-check.

@@ -21,6 +21,7 @@ const (
 	DropPeerThrottled   = "peer_throttled"        // pubsub's peer gater throttled a peer
 	DropSignature       = "signature_policy"      // message signed (or unsigned) against policy
 	DropBlacklisted     = "blacklisted"           // from a blacklisted peer
+	DropGraylisted      = "graylisted"            // from a peer whose score fell below the graylist threshold
 	DropPayloadFetch    = "payload_fetch_failed"  // a large payload could not be fetched
 	DropStreamTimeout   = "stream_timeout"        // a stream did not finish before its deadline
 	DropStreamBusy      = "stream_busy"           // too many concurrent streams for a protocol

@@ -176,8 +176,12 @@ func (n *Network) serve(p streamProtocol, s network.Stream) {
 	default:
 		n.metrics.drop(DropStreamBusy)
 		_ = s.SetWriteDeadline(time.Now().Add(time.Second))
-		_ = WriteEnvelope(s, errorEnvelope(CodeBusy, "too many concurrent requests"))
-		_ = s.Reset()
+		_ = s.SetReadDeadline(time.Now())
+		if WriteEnvelope(s, errorEnvelope(CodeBusy, "too many concurrent requests")) != nil {
+			_ = s.Reset()
+			return
+		}
+		_ = s.Close()
 		return
 	}
 	defer func() { <-slots }()

@@ -27,6 +27,8 @@ type tracer struct {
 	hot       map[peer.ID]bool
 	drained   chan struct{} // closed and replaced whenever congested drops to 0
 
+	graylisted map[peer.ID]bool // peers below the graylist threshold, per the last score snapshot
+
 	mesh        map[string]map[peer.ID]struct{} // our mesh peers per topic
 	meshChanged chan struct{}                   // closed and replaced on every graft and prune
 }
@@ -43,6 +45,39 @@ func newTracer(m *metrics, high int) *tracer {
 		mesh:        make(map[string]map[peer.ID]struct{}),
 		meshChanged: make(chan struct{}),
 	}
+}
+
+// scoreSnapshot records which peers gossipsub graylists, so that RPCs it
+// then ignores without a trace event can still be counted. It runs every
+// scoreInspectPeriod, so a peer's first ignored RPCs may go uncounted for up
+// to 100 ms.
+func (t *tracer) scoreSnapshot(scores map[peer.ID]*pubsub.PeerScoreSnapshot) {
+	gray := make(map[peer.ID]bool)
+	for p, s := range scores {
+		if s.Score < peerScoreThresholds().GraylistThreshold {
+			gray[p] = true
+		}
+	}
+	t.mu.Lock()
+	t.graylisted = gray
+	t.mu.Unlock()
+}
+
+const scoreInspectPeriod = 100 * time.Millisecond
+
+// inspectRPC sees every incoming RPC before gossipsub decides whether to
+// accept it; it counts the messages of graylisted peers, which gossipsub
+// drops silently.
+func (t *tracer) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
+	t.mu.Lock()
+	gray := t.graylisted[from]
+	t.mu.Unlock()
+	if gray {
+		if n := len(rpc.GetPublish()); n > 0 {
+			t.metrics.dropN(DropGraylisted, float64(n))
+		}
+	}
+	return nil
 }
 
 // meshSize returns the number of mesh peers on topic and a channel closed
