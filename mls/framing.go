@@ -537,3 +537,15 @@ func (p *Protector) checkGroupEpoch(groupID []byte, epoch uint64) error {
 
 // macEqual compares MACs in constant time.
 func macEqual(a, b []byte) bool { return hmac.Equal(a, b) }
+
+// Erase overwrites the epoch's secrets held by p (sender-data secret,
+// membership key and the whole secret tree) once the epoch is no longer
+// needed, as the deletion schedule requires (RFC 9420 §9.2). p cannot
+// protect or unprotect messages afterwards.
+func (p *Protector) Erase() {
+	clear(p.membershipKey)
+	if p.senderData != nil {
+		clear(p.senderData.secret)
+	}
+	p.tree.Erase()
+}

@@ -255,10 +255,73 @@ func ExternalInitSecret(cs CipherSuite, externalPriv, kemOutput []byte) ([]byte,
 	return ctx.Export([]byte(externalInitLabel), uint(cs.HashSize())), nil
 }
 
-// labelExpander computes ExpandWithLabel repeatedly under one secret with a
-// single keyed HMAC: keying HMAC costs as much as the expansion itself, and
-// the ratchets and sender-data keys expand several labels from each secret.
-// Outputs longer than Nh fall back to the general ExpandWithLabel.
+// labelKDF computes ExpandWithLabel for outputs of at most Nh bytes (one
+// HKDF-Expand block, as every secret-tree and sender-data derivation is)
+// allocating nothing but the output: it computes HMAC (RFC 2104) directly
+// over one reusable hash, where crypto/hmac allocates two hashes and their
+// saved states for every key. Message protection derives five such values
+// per message under ever-changing secrets, so this is most of its
+// non-signature cost. A labelKDF is not safe for concurrent use.
+type labelKDF struct {
+	cs    CipherSuite
+	h     hash.Hash
+	block []byte // the key XOR ipad, then XOR opad
+	buf   []byte // the encoded KDFLabel, then the inner hash
+}
+
+func newLabelKDF(cs CipherSuite) *labelKDF {
+	h := cs.newHash()()
+	return &labelKDF{cs: cs, h: h, block: make([]byte, h.BlockSize()), buf: make([]byte, 0, 128)}
+}
+
+// expand returns ExpandWithLabel(secret, label, context, length).
+func (k *labelKDF) expand(secret []byte, label string, context []byte, length int) ([]byte, error) {
+	nh := k.cs.HashSize()
+	if length > nh || len(secret) > len(k.block) || len(labelPrefix)+len(label) >= 1<<6 || len(context) >= 1<<14 {
+		return k.cs.ExpandWithLabel(secret, label, context, length)
+	}
+	// T(1) = HMAC(secret, KDFLabel || 0x01).
+	e := Encoder{buf: k.buf[:0]}
+	e.Uint16(uint16(length))
+	e.Varint(uint64(len(labelPrefix) + len(label)))
+	e.buf = append(e.buf, labelPrefix...)
+	e.buf = append(e.buf, label...)
+	e.Opaque(context)
+	e.Uint8(1)
+
+	copy(k.block, secret)
+	clear(k.block[len(secret):])
+	for i := range k.block {
+		k.block[i] ^= 0x36
+	}
+	k.h.Reset()
+	k.h.Write(k.block)
+	k.h.Write(e.buf)
+	inner := k.h.Sum(e.buf[:0])
+	for i := range k.block {
+		k.block[i] ^= 0x36 ^ 0x5c
+	}
+	k.h.Reset()
+	k.h.Write(k.block)
+	k.h.Write(inner)
+	out := k.h.Sum(make([]byte, 0, nh))
+	clear(k.block)
+	clear(inner)
+	k.buf = inner[:0]
+	return out[:length:length], nil
+}
+
+// treeSecret is DeriveTreeSecret(secret, label, generation, length).
+func (k *labelKDF) treeSecret(secret []byte, label string, generation uint32, length int) ([]byte, error) {
+	ctx := [4]byte{byte(generation >> 24), byte(generation >> 16), byte(generation >> 8), byte(generation)}
+	return k.expand(secret, label, ctx[:], length)
+}
+
+// labelExpander computes ExpandWithLabel repeatedly under one fixed secret
+// with a single keyed HMAC, whose keyed state is saved after first use:
+// each expansion then costs two hash blocks instead of four. The Protector
+// keeps one for the epoch's sender_data_secret. Outputs longer than Nh fall
+// back to the general ExpandWithLabel.
 type labelExpander struct {
 	cs     CipherSuite
 	secret []byte
@@ -295,10 +358,4 @@ func (x *labelExpander) expand(label string, context []byte, length int) ([]byte
 	x.mac.Write(e.buf)
 	out := x.mac.Sum(make([]byte, 0, x.cs.HashSize()))
 	return out[:length:length], nil
-}
-
-// treeSecret is DeriveTreeSecret(secret, label, generation, length).
-func (x *labelExpander) treeSecret(label string, generation uint32, length int) ([]byte, error) {
-	ctx := [4]byte{byte(generation >> 24), byte(generation >> 16), byte(generation >> 8), byte(generation)}
-	return x.expand(label, ctx[:], length)
 }

@@ -81,6 +81,7 @@ type SecretTree struct {
 	// a leaf below it is first used.
 	nodes    map[uint64][]byte
 	ratchets map[LeafIndex]*[2]ratchet
+	kdf      *labelKDF
 }
 
 // NewSecretTree returns the secret tree of a group of leafCount leaves (the
@@ -107,6 +108,7 @@ func NewSecretTree(cfg *Config, cs CipherSuite, encryptionSecret []byte, leafCou
 		maxRetain:  cfg.maxRetainedKeys(),
 		nodes:      map[uint64][]byte{nodeIndex(depth, 0): append([]byte(nil), encryptionSecret...)},
 		ratchets:   make(map[LeafIndex]*[2]ratchet),
+		kdf:        newLabelKDF(cs),
 	}
 	return t, nil
 }
@@ -143,11 +145,11 @@ func (t *SecretTree) leafRatchets(leaf LeafIndex, rt RatchetType) (*[2]ratchet, 
 		if !ok {
 			continue
 		}
-		left, err := cs.ExpandWithLabel(secret, "tree", []byte("left"), cs.HashSize())
+		left, err := t.kdf.expand(secret, "tree", []byte("left"), cs.HashSize())
 		if err != nil {
 			return nil, err
 		}
-		right, err := cs.ExpandWithLabel(secret, "tree", []byte("right"), cs.HashSize())
+		right, err := t.kdf.expand(secret, "tree", []byte("right"), cs.HashSize())
 		if err != nil {
 			return nil, err
 		}
@@ -162,11 +164,11 @@ func (t *SecretTree) leafRatchets(leaf LeafIndex, rt RatchetType) (*[2]ratchet, 
 		// Unreachable unless the tree's invariant is broken; never panic.
 		return nil, fmt.Errorf("mls: secret tree has no secret for leaf %d", leaf)
 	}
-	hs, err := cs.ExpandWithLabel(secret, "handshake", nil, cs.HashSize())
+	hs, err := t.kdf.expand(secret, "handshake", nil, cs.HashSize())
 	if err != nil {
 		return nil, err
 	}
-	app, err := cs.ExpandWithLabel(secret, "application", nil, cs.HashSize())
+	app, err := t.kdf.expand(secret, "application", nil, cs.HashSize())
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +194,7 @@ func (t *SecretTree) nextSendKey(leaf LeafIndex, rt RatchetType) (RatchetKey, er
 	if r.next > maxGeneration {
 		return RatchetKey{}, &GenerationError{Leaf: leaf, Ratchet: rt, Generation: maxGeneration, Next: r.next, Err: ErrRatchetExhausted}
 	}
-	k, next, err := r.derive(t.suite, uint32(r.next))
+	k, next, err := r.derive(t.kdf, uint32(r.next))
 	if err != nil {
 		return RatchetKey{}, err
 	}
@@ -228,17 +230,17 @@ type ratchet struct {
 
 // derive computes the key of generation gen (== r.next) and the ratchet
 // secret of gen+1, without changing r.
-func (r *ratchet) derive(cs CipherSuite, gen uint32) (RatchetKey, []byte, error) {
-	x := newLabelExpander(cs, r.secret)
-	key, err := x.treeSecret("key", gen, cs.AEADKeySize())
+func (r *ratchet) derive(kdf *labelKDF, gen uint32) (RatchetKey, []byte, error) {
+	cs := kdf.cs
+	key, err := kdf.treeSecret(r.secret, "key", gen, cs.AEADKeySize())
 	if err != nil {
 		return RatchetKey{}, nil, err
 	}
-	nonce, err := x.treeSecret("nonce", gen, cs.AEADNonceSize())
+	nonce, err := kdf.treeSecret(r.secret, "nonce", gen, cs.AEADNonceSize())
 	if err != nil {
 		return RatchetKey{}, nil, err
 	}
-	next, err := x.treeSecret("secret", gen, cs.HashSize())
+	next, err := kdf.treeSecret(r.secret, "secret", gen, cs.HashSize())
 	if err != nil {
 		return RatchetKey{}, nil, err
 	}
@@ -301,7 +303,7 @@ func (t *SecretTree) receiveKey(leaf LeafIndex, rt RatchetType, gen uint32) (*re
 	for g := r.next; ; g++ {
 		var next []byte
 		if g == uint64(gen) || g >= keepFrom {
-			k, n, err := (&ratchet{secret: secret}).derive(cs, uint32(g))
+			k, n, err := (&ratchet{secret: secret}).derive(t.kdf, uint32(g))
 			if err != nil {
 				step.discard()
 				return nil, err
@@ -313,7 +315,7 @@ func (t *SecretTree) receiveKey(leaf LeafIndex, rt RatchetType, gen uint32) (*re
 				step.skipped = append(step.skipped, k)
 			}
 		} else {
-			n, err := cs.DeriveTreeSecret(secret, "secret", uint32(g), cs.HashSize())
+			n, err := t.kdf.treeSecret(secret, "secret", uint32(g), cs.HashSize())
 			if err != nil {
 				step.discard()
 				return nil, err
@@ -363,4 +365,27 @@ func (s *receiveStep) discard() {
 		s.skipped[i].erase()
 	}
 	clear(s.newSecret)
+}
+
+// Erase overwrites every secret the tree still holds (node secrets, ratchet
+// secrets, retained keys) and empties it. Later key requests fail with
+// ErrGenerationUsed for leaves already in use and ErrInvalidSender otherwise.
+func (t *SecretTree) Erase() {
+	for x, s := range t.nodes {
+		clear(s)
+		delete(t.nodes, x)
+	}
+	for _, rs := range t.ratchets {
+		for i := range rs {
+			r := &rs[i]
+			clear(r.secret)
+			r.secret = nil
+			r.next = maxGeneration + 1
+			for j := range r.retained {
+				r.retained[j].erase()
+			}
+			r.retained = nil
+		}
+	}
+	t.leafCount = 0
 }

@@ -271,3 +271,35 @@ func mapKeys(m map[uint64][]byte) []uint64 {
 	}
 	return ks
 }
+
+func TestSecretTreeErase(t *testing.T) {
+	tree := newTestTree(t, nil, 4)
+	k, err := tree.SendKey(1, RatchetApplication)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.ReceiveKey(1, RatchetHandshake, 3); err != nil {
+		t.Fatal(err)
+	}
+	var secrets [][]byte
+	for _, s := range tree.nodes {
+		secrets = append(secrets, s)
+	}
+	r := tree.ratchets[1]
+	secrets = append(secrets, r[0].secret, r[1].secret, r[0].retained[0].Key)
+	tree.Erase()
+	for i, s := range secrets {
+		if !allZero(s) {
+			t.Errorf("secret %d not erased", i)
+		}
+	}
+	if allZero(k.Key) {
+		t.Error("Erase touched a key already handed out")
+	}
+	if _, err := tree.SendKey(1, RatchetApplication); err == nil {
+		t.Error("erased tree still produces keys")
+	}
+	if _, err := tree.ReceiveKey(2, RatchetApplication, 0); !errors.Is(err, ErrInvalidSender) {
+		t.Errorf("erased tree: got %v, want ErrInvalidSender", err)
+	}
+}
