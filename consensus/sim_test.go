@@ -615,7 +615,7 @@ func (s *simulation) transmit(from uint32, env Envelope, members []uint32) {
 	s.stats.sends++
 	s.stats.bytesSent += len(data)
 	loss := s.loss
-	if env.Message.Type == MsgDecide && s.now < s.healAt {
+	if (env.Message.Type == MsgDecide || env.Message.Type == MsgCommitted) && s.now < s.healAt {
 		loss = max(loss, s.decideLoss)
 	}
 	to := []uint32{env.To}
