@@ -303,3 +303,75 @@ func TestSecretTreeErase(t *testing.T) {
 		t.Errorf("erased tree: got %v, want ErrInvalidSender", err)
 	}
 }
+
+// TestSecretTreeModel drives one ratchet with seeded random generations
+// (in order, reordered, replayed, far ahead) and compares every outcome and
+// key with a simple model of the policy: a key serves once, at most
+// MaxForwardDistance ahead, and only the newest MaxRetainedKeys skipped keys
+// are kept.
+func TestSecretTreeModel(t *testing.T) {
+	const maxForward, maxRetain, steps = 40, 8, 3000
+	for seed := range uint64(4) {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		tree := newTestTree(t, &Config{MaxForwardDistance: maxForward, MaxRetainedKeys: maxRetain}, 2)
+		ref := newTestTree(t, nil, 2)
+		var keys []RatchetKey
+		keyOf := func(gen uint32) RatchetKey {
+			for uint32(len(keys)) <= gen {
+				k, err := ref.SendKey(0, RatchetHandshake)
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys = append(keys, k)
+			}
+			return keys[gen]
+		}
+		next := uint64(0)
+		retained := map[uint64]bool{}
+		for step := range steps {
+			g := int64(next) + rng.Int64N(30) - 20
+			if rng.IntN(20) == 0 {
+				g = int64(next) + maxForward + rng.Int64N(5) - 2
+			}
+			if g < 0 {
+				g = 0
+			}
+			gen := uint64(g)
+			var want error
+			switch {
+			case gen < next && !retained[gen]:
+				want = ErrGenerationUsed
+			case gen >= next && gen-next > maxForward:
+				want = ErrGenerationTooFarAhead
+			}
+			got, err := tree.ReceiveKey(0, RatchetHandshake, uint32(gen))
+			if !errors.Is(err, want) || (want == nil) != (err == nil) {
+				t.Fatalf("seed %d step %d generation %d (next %d): got %v, want %v", seed, step, gen, next, err, want)
+			}
+			if err != nil {
+				continue
+			}
+			if !bytes.Equal(got.Key, keyOf(uint32(gen)).Key) || !bytes.Equal(got.Nonce, keyOf(uint32(gen)).Nonce) {
+				t.Fatalf("seed %d step %d: wrong key for generation %d", seed, step, gen)
+			}
+			if gen < next {
+				delete(retained, gen)
+				continue
+			}
+			for s := next; s < gen; s++ {
+				retained[s] = true
+			}
+			next = gen + 1
+			for len(retained) > maxRetain {
+				oldest := next
+				for s := range retained {
+					oldest = min(oldest, s)
+				}
+				delete(retained, oldest)
+			}
+		}
+		if n := len(tree.ratchets[0][RatchetHandshake].retained); n != len(retained) {
+			t.Fatalf("seed %d: %d keys retained, model has %d", seed, n, len(retained))
+		}
+	}
+}
