@@ -556,8 +556,3 @@ func (g *Group) contextWith(exts Extensions) GroupContext {
 	return gc
 }
 
-// groupValidateTree checks the integrity of a tree received from others
-// (RFC 9420 §12.4.3.1); the caller compares the tree hash.
-func groupValidateTree(tree *RatchetTree, ctx *GroupContext) error {
-	return tree.Validate(ctx)
-}

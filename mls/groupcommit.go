@@ -30,10 +30,6 @@ type PendingCommit struct {
 	Commit *MLSMessage
 	// Welcome is the message for the added members, nil if none.
 	Welcome *MLSMessage
-	// GroupInfo describes the new epoch, signed, with the external_pub
-	// extension (and ratchet_tree unless the tree is out of band): what an
-	// external joiner needs.
-	GroupInfo *MLSMessage
 
 	staged *StagedCommit
 	// byValue are the proposals the Commit carries by value.
@@ -42,6 +38,19 @@ type PendingCommit struct {
 
 // Staged returns the staged form of the pending Commit, for Merge.
 func (p *PendingCommit) Staged() *StagedCommit { return p.staged }
+
+// GroupInfo returns a signed GroupInfo of the epoch the Commit starts, with
+// the external_pub extension and, if withTree, the ratchet tree: what an
+// external joiner needs. It is built on demand because signing a GroupInfo
+// that carries a large tree costs more than the Commit itself.
+func (p *PendingCommit) GroupInfo(withTree bool) (*MLSMessage, error) {
+	sc := p.staged
+	gi, err := sc.group.makeGroupInfo(sc.next, sc.next.secrets, sc.next.confirmationTag, withTree)
+	if err != nil {
+		return nil, err
+	}
+	return NewGroupInfoMessage(gi), nil
+}
 
 // MembershipDiff is how a Commit changes the membership.
 type MembershipDiff struct {
@@ -385,12 +394,12 @@ func (g *Group) createCommit(commit *Commit, list []resolvedProposal, committer 
 	ac.Auth.ConfirmationTag = tag
 
 	next := &epochState{ctx: newCtx, tree: tree, priv: priv}
-	gi, err := g.makeGroupInfo(next, secrets, tag, !opts.OutOfBandTree)
-	if err != nil {
-		return nil, err
-	}
 	var welcome *MLSMessage
 	if len(applied.added) > 0 {
+		gi, err := g.makeGroupInfo(next, secrets, tag, !opts.OutOfBandTree)
+		if err != nil {
+			return nil, err
+		}
 		w, err := g.makeWelcome(gi, secrets, applied, pathSecrets)
 		if err != nil {
 			return nil, err
@@ -415,7 +424,7 @@ func (g *Group) createCommit(commit *Commit, list []resolvedProposal, committer 
 		newOwn:    g.own,
 	}
 	sc.changed, sc.diff = g.commitChanges(tree, applied, g.own, withPath)
-	return &PendingCommit{Commit: msg, Welcome: welcome, GroupInfo: NewGroupInfoMessage(gi), staged: sc}, nil
+	return &PendingCommit{Commit: msg, Welcome: welcome, staged: sc}, nil
 }
 
 // checkNewLeaves rejects a proposal list whose new leaves (Adds, Updates)

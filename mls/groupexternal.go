@@ -38,7 +38,7 @@ func JoinExternal(opts ExternalJoinOptions, gi *GroupInfo, id Identity) (*Group,
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := verifyGroupInfoWithTree(gi, tree); err != nil {
+	if err := verifyGroupInfoWithTree(gi, tree, opts.validateJoinTree); err != nil {
 		return nil, nil, err
 	}
 	ext, ok := gi.Extensions.Find(ExtensionTypeExternalPub)

@@ -505,7 +505,7 @@ func unmarshalRatchet(d *Decoder, cs CipherSuite) ratchet {
 // marshal writes an own pending Commit:
 //
 //	struct {
-//	    MLSMessage commit; optional<MLSMessage> welcome; MLSMessage group_info;
+//	    MLSMessage commit; optional<MLSMessage> welcome;
 //	    Proposal by_value<V>;
 //	    struct { Proposal proposal; Sender sender; optional<opaque> ref;
 //	             optional<opaque> update_priv; } proposals<V>;
@@ -522,7 +522,6 @@ func (pc *PendingCommit) marshal(e *Encoder) {
 	if pc.Welcome != nil {
 		pc.Welcome.marshal(e)
 	}
-	pc.GroupInfo.marshal(e)
 	e.Vector(func(e *Encoder) {
 		for i := range pc.byValue {
 			pc.byValue[i].marshal(e)
@@ -555,13 +554,12 @@ func (pc *PendingCommit) marshal(e *Encoder) {
 }
 
 func unmarshalPendingCommit(d *Decoder, g *Group) *PendingCommit {
-	pc := &PendingCommit{Commit: new(MLSMessage), GroupInfo: new(MLSMessage)}
+	pc := &PendingCommit{Commit: new(MLSMessage)}
 	pc.Commit.unmarshal(d)
 	if d.Optional() {
 		pc.Welcome = new(MLSMessage)
 		pc.Welcome.unmarshal(d)
 	}
-	pc.GroupInfo.unmarshal(d)
 	v := d.Vector()
 	for v.More() {
 		var p Proposal
@@ -598,7 +596,7 @@ func unmarshalPendingCommit(d *Decoder, g *Group) *PendingCommit {
 		return nil
 	}
 	if pc.Commit.WireFormat != WireFormatPublicMessage && pc.Commit.WireFormat != WireFormatPrivateMessage ||
-		pc.GroupInfo.WireFormat != WireFormatGroupInfo || (pc.Welcome != nil && pc.Welcome.WireFormat != WireFormatWelcome) {
+		(pc.Welcome != nil && pc.Welcome.WireFormat != WireFormatWelcome) {
 		d.Fail(fmt.Errorf("%w: pending commit messages of the wrong wire format", ErrInvalidValue))
 		return nil
 	}
