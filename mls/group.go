@@ -555,4 +555,3 @@ func (g *Group) contextWith(exts Extensions) GroupContext {
 	gc.Extensions = exts
 	return gc
 }
-
