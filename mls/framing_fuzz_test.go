@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"errors"
+	"sync"
 	"testing"
 )
 
@@ -106,6 +107,60 @@ func FuzzPrivateMessageContent(f *testing.F) {
 		out = append(out, make([]byte, len(plaintext)-len(out))...)
 		if !bytes.Equal(out, plaintext) {
 			t.Fatalf("round trip differs\n in %x\nout %x", plaintext, out)
+		}
+	})
+}
+
+// FuzzUnprotect feeds arbitrary MLSMessages to a group member's Protector:
+// nothing may panic, and anything accepted must be a message the sender
+// really sent (forging one would need the group's keys).
+func FuzzUnprotect(f *testing.F) {
+	fx := newProtectFixture(f, MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, &Config{Rand: seededReader(4)})
+	genuine := map[string]bool{}
+	for _, ct := range []ContentType{ContentTypeApplication, ContentTypeProposal, ContentTypeCommit, ContentTypeApplication} {
+		c, _ := fx.content(ct).Marshal()
+		genuine[string(c)] = true
+		b, err := NewPrivateMessage(fx.private(f, ct)).Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	pub, err := fx.sender.ProtectPublic(fx.signed(f, WireFormatPublicMessage, ContentTypeProposal))
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, err := NewPublicMessage(pub).Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	var mu sync.Mutex
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var m MLSMessage
+		if err := m.Unmarshal(in); err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var ac *AuthenticatedContent
+		switch {
+		case m.PrivateMessage != nil:
+			ac, err = fx.receiver.UnprotectPrivate(m.PrivateMessage, fx.keys())
+		case m.PublicMessage != nil:
+			ac, err = fx.receiver.UnprotectPublic(m.PublicMessage, fx.keys())
+		default:
+			return
+		}
+		if err != nil {
+			return
+		}
+		c, err := ac.Content.Marshal()
+		if err != nil {
+			t.Fatalf("accepted content does not encode: %v", err)
+		}
+		if !genuine[string(c)] {
+			t.Fatalf("accepted content the sender never sent: %x", c)
 		}
 	})
 }
