@@ -53,14 +53,15 @@ const (
 type Options struct {
 	// Dir is the node's data directory (created 0700 if missing). It holds
 	// pebble/ (the database), datastore.key (the data key when there is no
-	// passphrase) and datastore.lock. Required for BackendPebble.
+	// passphrase) and datastore.lock. Required for BackendPebble; ignored by
+	// BackendMemory.
 	Dir string
 	// Backend chooses Pebble (default) or memory.
 	Backend Backend
 	// Passphrase, when non-empty, wraps the data key with a key derived by
 	// Argon2id; the store then cannot be opened without it. When empty, the
 	// data key is kept in Dir/datastore.key (mode 0600), or, for a memory
-	// store without Dir, only in memory.
+	// store, only in memory.
 	Passphrase []byte
 	// KDF sets the Argon2id parameters for a new store or a new passphrase.
 	// The zero value is DefaultKDFParams. An existing store uses the
@@ -141,11 +142,9 @@ func (s *Store) openBackend(opts Options) error {
 	case opts.ReadOnly && (opts.Backend != BackendPebble || opts.datastore != nil):
 		return invalidf("only a Pebble store can be opened read-only")
 	case opts.Backend == BackendMemory:
-		if opts.Dir != "" {
-			if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-				return fmt.Errorf("datastore: create data directory: %w", err)
-			}
-		}
+		// Nothing of a memory store outlives it, so it keeps no files: its
+		// data key lives in memory only, unless a passphrase wraps it.
+		s.dir = ""
 		m := dssync.MutexWrap(ds.NewMapDatastore())
 		s.ds = m
 		s.closer = m.Close
