@@ -92,8 +92,16 @@ func (cs CipherSuite) NewSigner(priv []byte) (*Signer, error) {
 		s.ed448 = ed448.NewKeyFromSeed(priv)
 		s.pub = append([]byte(nil), s.ed448[ed448.SeedSize:]...)
 	default:
-		if len(priv) != alg.scalarSize() {
+		// Some implementations serialize the scalar without its leading zero
+		// bytes (the P-521 key of message-protection.json has 65 bytes, not
+		// 66); accept those by restoring the fixed-length big-endian form.
+		if len(priv) == 0 || len(priv) > alg.scalarSize() {
 			return nil, fmt.Errorf("%w: ECDSA private key of %d bytes", ErrInvalidKey, len(priv))
+		}
+		if len(priv) < alg.scalarSize() {
+			padded := make([]byte, alg.scalarSize())
+			copy(padded[len(padded)-len(priv):], priv)
+			priv = padded
 		}
 		k, err := ecdsa.ParseRawPrivateKey(alg.curve(), priv)
 		if err != nil {
