@@ -461,16 +461,6 @@ func (g *Group) noteResumption() {
 	}
 }
 
-// signatureKey returns the signature key that must have signed content from
-// sender s in the epoch whose tree is tree and context ctx.
-func senderLeafNode(tree *RatchetTree, l LeafIndex) (*LeafNode, error) {
-	ln := tree.Leaf(l)
-	if ln == nil {
-		return nil, fmt.Errorf("%w: leaf %d is blank or outside the tree", ErrInvalidSender, l)
-	}
-	return ln, nil
-}
-
 // externalSenders decodes the external_senders extension of exts.
 func externalSenders(exts Extensions) (ExternalSenders, error) {
 	ext, ok := exts.Find(ExtensionTypeExternalSenders)
