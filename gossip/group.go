@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -16,6 +17,9 @@ import (
 
 // gossipProtocol labels gossip in the messages_total metric.
 const gossipProtocol = "gossip"
+
+// maxPayloadFetches bounds validation workers blocked fetching payloads.
+const maxPayloadFetches = 2
 
 // MessageID is gossipsub's message ID under StrictNoSign: the SHA-256 of the
 // message's bytes. Identical bytes are one message however many peers send
@@ -35,6 +39,7 @@ func (n *Network) startPubsub() error {
 		pubsub.WithMaxMessageSize(pc.MaxMessageSize + 4096), // room for the RPC framing around one message
 		pubsub.WithPeerOutboundQueueSize(pc.PeerOutboundQueue),
 		pubsub.WithValidateQueueSize(pc.ValidateQueue),
+		pubsub.WithValidateWorkers(runtime.NumCPU() + maxPayloadFetches),
 		pubsub.WithRawTracer(n.tracer),
 		pubsub.WithPeerExchange(true),
 		pubsub.WithFloodPublish(true),
@@ -152,9 +157,10 @@ func (n *Network) Join(groupID []byte) (*Group, error) {
 		return nil, fmt.Errorf("gossip: group %x already joined", groupID)
 	}
 	g := &Group{n: n, id: append([]byte(nil), groupID...), limiter: newPeerLimiter(n.cfg.Pubsub.PeerRate, n.cfg.Pubsub.PeerBurst)}
-	err := n.ps.RegisterTopicValidator(name, g.validate,
-		pubsub.WithValidatorTimeout(n.cfg.StreamTimeout),
-		pubsub.WithValidatorConcurrency(n.cfg.Pubsub.ValidateQueue))
+	// Inline: the validator runs on pubsub's validation workers instead of
+	// a goroutine per message. Only an uncached payload reference blocks
+	// one, and at most maxPayloadFetches do (see validate).
+	err := n.ps.RegisterTopicValidator(name, g.validate, pubsub.WithValidatorInline(true))
 	if err != nil {
 		return nil, fmt.Errorf("gossip: registering validator: %w", err)
 	}
@@ -250,7 +256,7 @@ func (g *Group) Publish(ctx context.Context, kind Kind, payload []byte) error {
 	if err := g.topic.Publish(ctx, data); err != nil {
 		return fmt.Errorf("gossip: publish: %w", err)
 	}
-	n.metrics.out(gossipProtocol)
+	n.metrics.gossipOut.Inc()
 	n.metrics.publishTime.Observe(time.Since(start).Seconds())
 	return nil
 }
@@ -277,7 +283,7 @@ func (g *Group) Next(ctx context.Context) (Message, error) {
 		// unless pubsub changes its contract.
 		return Message{}, fmt.Errorf("gossip: message without validation data")
 	}
-	g.n.metrics.in(gossipProtocol)
+	g.n.metrics.gossipIn.Inc()
 	return Message{
 		GroupID: g.id,
 		Kind:    v.kind,
@@ -349,7 +355,19 @@ func (g *Group) validate(ctx context.Context, from peer.ID, m *pubsub.Message) p
 			n.metrics.drop(DropPayloadFetch)
 			return pubsub.ValidationIgnore
 		}
-		payload, err = n.FetchPayload(ctx, from, ref.Hash)
+		// Fetching blocks a validation worker; bound how many may, so a
+		// peer announcing payloads it serves slowly cannot stall
+		// validation. A reference ignored here is repaired by sync.
+		select {
+		case n.fetchSlots <- struct{}{}:
+			defer func() { <-n.fetchSlots }()
+		default:
+			n.metrics.drop(DropPayloadFetch)
+			return pubsub.ValidationIgnore
+		}
+		fctx, cancel := context.WithTimeout(ctx, n.cfg.StreamTimeout)
+		defer cancel()
+		payload, err = n.FetchPayload(fctx, from, ref.Hash)
 		if err != nil || len(payload) != int(ref.Size) {
 			n.log.Debug("payload fetch failed", "from", from, "err", err)
 			n.metrics.drop(DropPayloadFetch)

@@ -31,7 +31,9 @@ const (
 
 // metrics are the package's Prometheus collectors.
 type metrics struct {
-	messages    *prometheus.CounterVec   // direction, protocol
+	messages    *prometheus.CounterVec // direction, protocol
+	gossipIn    prometheus.Counter     // messages{in, gossip}, resolved once: it is on the hot path
+	gossipOut   prometheus.Counter
 	drops       *prometheus.CounterVec   // reason
 	peers       prometheus.Gauge         // connected peers
 	publishWait prometheus.Histogram     // time Publish waited for backpressure
@@ -74,6 +76,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Inbound direct-protocol streams being served, by protocol.",
 		}, []string{"protocol"}),
 	}
+	m.gossipIn = m.messages.WithLabelValues("in", gossipProtocol)
+	m.gossipOut = m.messages.WithLabelValues("out", gossipProtocol)
 	if reg == nil {
 		return m, nil
 	}

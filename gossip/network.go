@@ -48,6 +48,7 @@ type Network struct {
 	wg     sync.WaitGroup
 
 	streamSlots map[protocol.ID]chan struct{}
+	fetchSlots  chan struct{} // payload fetches in progress in validators
 
 	mu     sync.Mutex
 	groups map[string]*Group // by topic
@@ -195,6 +196,7 @@ func (n *Network) start(ctx context.Context, h host.Host) error {
 	n.groups = make(map[string]*Group)
 	n.payloads = newPayloadCache(n.cfg.Pubsub.PayloadCache, n.cfg.Pubsub.PayloadTTL)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.fetchSlots = make(chan struct{}, maxPayloadFetches)
 
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF:    func(nw network.Network, _ network.Conn) { m.peers.Set(float64(len(nw.Peers()))) },

@@ -1,0 +1,345 @@
+package gossip
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The benchmarks run real hosts on 127.0.0.1 and compare Conclave's layer
+// (envelope, validator, rate limiter, backpressure, scoring, resource
+// limits) with plain go-libp2p-pubsub on the same kind of hosts, the same
+// topology and the same signing policy (StrictNoSign, content-hash IDs).
+// Use a fixed iteration count, since each run builds its own hosts:
+//
+//	go test -run '^$' -bench 'Gossip' -benchtime 300x ./gossip/
+
+const benchPayload = 256
+
+// benchSide is one way of moving messages: Conclave's or raw pubsub's.
+type benchSide struct {
+	publish func(ctx context.Context, data []byte) error
+	next    []func(ctx context.Context) ([]byte, error) // one per receiver
+}
+
+// topology connects host i to i+1 and i+3 (mod n): every host has about
+// four neighbours, so messages cross several hops on the larger networks.
+func topology(n int) [][2]int {
+	var edges [][2]int
+	seen := make(map[[2]int]bool)
+	for i := 0; i < n; i++ {
+		for _, d := range []int{1, 3} {
+			j := (i + d) % n
+			e := [2]int{min(i, j), max(i, j)}
+			if i != j && !seen[e] {
+				seen[e] = true
+				edges = append(edges, e)
+			}
+		}
+	}
+	return edges
+}
+
+func conclaveSide(b *testing.B, hosts int, tweak func(*Config)) benchSide {
+	nets := newNets(b, hosts, tweak)
+	for _, e := range topology(hosts) {
+		connect(b, nets[e[0]], nets[e[1]])
+	}
+	gid := []byte("bench-group")
+	groups := make([]*Group, hosts)
+	for i, n := range nets {
+		g, err := n.Join(gid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		groups[i] = g
+	}
+	ctx := testCtx(b, 30*time.Second)
+	for _, g := range groups {
+		if err := g.WaitMesh(ctx, min(hosts-1, 2)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	side := benchSide{publish: func(ctx context.Context, data []byte) error {
+		return groups[0].Publish(ctx, KindGroupMessage, data)
+	}}
+	for _, g := range groups[1:] {
+		side.next = append(side.next, func(ctx context.Context) ([]byte, error) {
+			m, err := g.Next(ctx)
+			return m.Payload, err
+		})
+	}
+	return side
+}
+
+// graftWaiter is the only tracer on the raw side: it lets the benchmark
+// wait for the mesh, as Conclave's side does, at the cost of one atomic add
+// per graft.
+type graftWaiter struct {
+	sentCounter
+	grafts atomic.Int64
+}
+
+func (g *graftWaiter) Graft(peer.ID, string) { g.grafts.Add(1) }
+
+func rawSide(b *testing.B, hosts int, queues bool) benchSide {
+	var opts []pubsub.Option
+	if queues {
+		// Conclave's queue sizes, so that the comparison measures the
+		// layer rather than the configuration.
+		var pc PubsubConfig
+		pc.setDefaults()
+		opts = append(opts, pubsub.WithPeerOutboundQueueSize(pc.PeerOutboundQueue), pubsub.WithValidateQueueSize(pc.ValidateQueue))
+	}
+	hs := make([]host.Host, hosts)
+	subs := make([]*pubsub.Subscription, hosts)
+	tracers := make([]*graftWaiter, hosts)
+	var topic0 *pubsub.Topic
+	for i := range hs {
+		tracers[i] = &graftWaiter{}
+		h, ps := newRawPubsub(b, false, append(slices.Clone(opts), pubsub.WithRawTracer(tracers[i]))...)
+		t, err := ps.Join(Topic([]byte("bench-group")))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var subOpts []pubsub.SubOpt
+		if queues {
+			subOpts = append(subOpts, pubsub.WithBufferSize(4096))
+		}
+		if subs[i], err = t.Subscribe(subOpts...); err != nil {
+			b.Fatal(err)
+		}
+		if i == 0 {
+			topic0 = t
+		}
+		hs[i] = h
+	}
+	ctx := testCtx(b, 30*time.Second)
+	for _, e := range topology(hosts) {
+		if err := hs[e[0]].Connect(ctx, peer.AddrInfo{ID: hs[e[1]].ID(), Addrs: hs[e[1]].Addrs()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, tr := range tracers {
+		if err := eventually(ctx, func() bool { return tr.grafts.Load() >= int64(min(hosts-1, 2)) }); err != nil {
+			b.Fatal("raw mesh did not form")
+		}
+	}
+	side := benchSide{publish: func(ctx context.Context, data []byte) error { return topic0.Publish(ctx, data) }}
+	for _, s := range subs[1:] {
+		side.next = append(side.next, func(ctx context.Context) ([]byte, error) {
+			m, err := s.Next(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if env, err := ParseEnvelope(m.Data, len(m.Data)); err == nil {
+				return env.Body, nil
+			}
+			return m.Data, nil
+		})
+	}
+	return side
+}
+
+// benchMessage carries a sequence number and the send time.
+func benchMessage(seq int) []byte {
+	b := make([]byte, benchPayload)
+	binary.BigEndian.PutUint64(b, uint64(seq))
+	binary.BigEndian.PutUint64(b[8:], uint64(time.Now().UnixNano()))
+	return b
+}
+
+// wrapRaw gives raw pubsub the same bytes on the wire as Conclave (an
+// envelope around the payload) so both move identical message sizes.
+func wrapRaw(p []byte) []byte {
+	b, _ := Envelope{Kind: KindGroupMessage, Body: p}.Marshal()
+	return b
+}
+
+// receivers runs one goroutine per receiver, calling got for every message.
+func receivers(ctx context.Context, side benchSide, got func(r int, payload []byte)) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for r, next := range side.next {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				p, err := next(ctx)
+				if err != nil {
+					return
+				}
+				got(r, p)
+			}
+		}()
+	}
+	return &wg
+}
+
+// benchLatency publishes one message at a time and waits until every host
+// has it: publish-to-delivery latency without queueing.
+func benchLatency(b *testing.B, side benchSide, raw bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	arrived := make(chan struct{}, len(side.next)*4)
+	wg := receivers(ctx, side, func(_ int, p []byte) {
+		d := time.Since(time.Unix(0, int64(binary.BigEndian.Uint64(p[8:]))))
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+		arrived <- struct{}{}
+	})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		msg := benchMessage(i)
+		if raw {
+			msg = wrapRaw(msg)
+		}
+		if err := side.publish(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		for range side.next {
+			select {
+			case <-arrived:
+			case <-wctx.Done():
+				b.Fatalf("message %d not delivered everywhere", i)
+			}
+		}
+		wcancel()
+	}
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// benchThroughput publishes b.N messages back to back and measures the
+// time until every host has all of them (or 30 s pass); it reports
+// messages per second and how many deliveries were lost.
+func benchThroughput(b *testing.B, side benchSide, raw bool) (lost int64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var received atomic.Int64
+	want := int64(b.N * len(side.next))
+	all := make(chan struct{})
+	wg := receivers(ctx, side, func(int, []byte) {
+		if received.Add(1) == want {
+			close(all)
+		}
+	})
+	start := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		msg := benchMessage(i)
+		if raw {
+			msg = wrapRaw(msg)
+		}
+		if err := side.publish(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-all:
+	case <-time.After(30 * time.Second):
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+	lost = want - received.Load()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(lost), "lost")
+	return lost
+}
+
+func BenchmarkGossip(b *testing.B) {
+	for _, hosts := range []int{3, 10, 30} {
+		b.Run(fmt.Sprintf("latency/hosts=%d/conclave", hosts), func(b *testing.B) {
+			benchLatency(b, conclaveSide(b, hosts, nil), false)
+		})
+		b.Run(fmt.Sprintf("latency/hosts=%d/raw", hosts), func(b *testing.B) {
+			benchLatency(b, rawSide(b, hosts, true), true)
+		})
+		b.Run(fmt.Sprintf("throughput/hosts=%d/conclave", hosts), func(b *testing.B) {
+			benchThroughput(b, conclaveSide(b, hosts, nil), false)
+		})
+		b.Run(fmt.Sprintf("throughput/hosts=%d/raw", hosts), func(b *testing.B) {
+			benchThroughput(b, rawSide(b, hosts, true), true)
+		})
+	}
+}
+
+// BenchmarkBurst2000 publishes a burst of 2,000 messages at 10 hosts and
+// fails if any delivery is lost; raw pubsub with its default 32-message
+// queues runs alongside to show what the queue sizing and backpressure fix.
+func BenchmarkBurst2000(b *testing.B) {
+	const burst, hosts = 2000, 10
+	b.Run("conclave", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			side := conclaveSide(b, hosts, nil)
+			b.StartTimer()
+			lost := burstOnce(b, side, burst, false)
+			if lost != 0 {
+				b.Fatalf("lost %d of %d deliveries", lost, burst*(hosts-1))
+			}
+		}
+	})
+	b.Run("raw-default-queues", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			side := rawSide(b, hosts, false)
+			b.StartTimer()
+			burstOnce(b, side, burst, true)
+		}
+	})
+}
+
+// burstOnce publishes burst messages back to back and reports the loss.
+func burstOnce(b *testing.B, side benchSide, burst int, raw bool) int64 {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var received atomic.Int64
+	want := int64(burst * len(side.next))
+	all := make(chan struct{})
+	wg := receivers(ctx, side, func(int, []byte) {
+		if received.Add(1) == want {
+			close(all)
+		}
+	})
+	start := time.Now()
+	for i := 0; i < burst; i++ {
+		msg := benchMessage(i)
+		if raw {
+			msg = wrapRaw(msg)
+		}
+		if err := side.publish(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-all:
+	case <-time.After(20 * time.Second):
+	}
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+	lost := want - received.Load()
+	b.ReportMetric(float64(lost), "lost")
+	b.ReportMetric(100*float64(lost)/float64(want), "lost-%")
+	b.ReportMetric(elapsed.Seconds()*1000, "burst-ms")
+	return lost
+}
