@@ -1,0 +1,913 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/conclave-im/conclave/consensus"
+	"github.com/conclave-im/conclave/datastore"
+	"github.com/conclave-im/conclave/gossip"
+	"github.com/conclave-im/conclave/identity"
+	"github.com/conclave-im/conclave/mls"
+)
+
+// group is the loop's view of one group this node is a member of.
+type group struct {
+	id      []byte
+	mls     *mls.Group
+	sigPriv []byte // this member's leaf signature key (for consensus votes)
+
+	topic      *gossip.Group
+	stopReader context.CancelFunc
+
+	// cur decides the Commit that ends the current epoch; prev is the
+	// decided instance of the epoch before, kept to answer members that
+	// missed its decision.
+	cur, prev *epochInstance
+
+	// ops are membership changes waiting to be committed, in order; active
+	// is the one whose Commit is proposed in cur.
+	ops    []*op
+	active *op
+
+	early      []earlyMessage
+	earlyBytes int
+
+	inactive bool // removed from the group
+}
+
+// epochInstance is the consensus instance of one epoch with what the node
+// needs around it.
+type epochInstance struct {
+	epoch   uint64
+	inst    *consensus.Instance
+	members map[uint32]memberKey
+	// staged holds received Commits validated for this epoch, by value
+	// digest, so that the decided one is merged without processing it
+	// again (processing a PrivateMessage consumes its key).
+	staged map[[sha256.Size]byte]*mls.StagedCommit
+	// ownCommit is the Commit this node proposed in this epoch, if any.
+	ownCommit []byte
+	decided   bool
+}
+
+type memberKey struct {
+	peer   peer.ID
+	sigKey []byte
+}
+
+// op is one membership change requested through the API.
+type op struct {
+	desc      string
+	peer      identity.ID
+	proposals []mls.Proposal // nil while the KeyPackage is being fetched
+	done      chan error     // buffered; receives the outcome once
+}
+
+func (o *op) finish(err error) {
+	select {
+	case o.done <- err:
+	default:
+	}
+}
+
+type earlyMessage struct {
+	epoch   uint64
+	payload []byte
+	at      time.Time
+}
+
+// Payload tags: the first byte of every payload the node puts on a group's
+// topic or sends directly.
+const (
+	tagMLS    byte = 0x01 // an MLSMessage of the group
+	tagDecide byte = 0x02 // a consensus Decide, self-authenticating by its certificate
+)
+
+// groupRecord is the node's stored state of a group (datastore's opaque
+// GroupState.State): the member's signature key, which mls keeps inside its
+// own state without an accessor, and the mls state.
+//
+//	struct { uint8 version = 1; opaque sig_priv<u32>; opaque mls_state<u32>; }
+func (g *group) record() ([]byte, error) {
+	st, err := g.mls.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("node: encode group state: %w", err)
+	}
+	b := make([]byte, 0, 9+len(g.sigPriv)+len(st))
+	b = append(b, 1)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(g.sigPriv)))
+	b = append(b, g.sigPriv...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(st)))
+	return append(b, st...), nil
+}
+
+func parseGroupRecord(b []byte) (sigPriv, state []byte, err error) {
+	bad := errors.New("node: malformed group record")
+	if len(b) < 9 || b[0] != 1 {
+		return nil, nil, bad
+	}
+	sl := uint64(binary.BigEndian.Uint32(b[1:]))
+	b = b[5:]
+	if uint64(len(b)) < sl+4 {
+		return nil, nil, bad
+	}
+	sigPriv, b = b[:sl], b[sl:]
+	ml := uint64(binary.BigEndian.Uint32(b))
+	b = b[4:]
+	if uint64(len(b)) != ml {
+		return nil, nil, bad
+	}
+	return sigPriv, b, nil
+}
+
+// saveState stores the group state within its epoch (after a ratchet moved
+// or a Commit was prepared). It must succeed before anything encrypted
+// under the new state leaves the node, so that a restart never reuses a key.
+func (n *Node) saveState(g *group) error {
+	rec, err := g.record()
+	if err != nil {
+		return err
+	}
+	err = n.store.Groups().SaveState(n.ctx, datastore.GroupState{GroupID: g.id, Epoch: g.mls.Epoch(), State: rec, UpdatedAt: n.clock.Now()})
+	if err != nil {
+		return fmt.Errorf("node: save group state: %w", err)
+	}
+	return nil
+}
+
+// loadGroups restores every stored group (before the loop starts).
+func (n *Node) loadGroups(ctx context.Context) error {
+	list, err := n.store.Groups().List(ctx)
+	if err != nil {
+		return fmt.Errorf("node: list groups: %w", err)
+	}
+	for _, gi := range list {
+		st, err := n.store.Groups().State(ctx, gi.GroupID)
+		if err != nil {
+			return fmt.Errorf("node: load group %x: %w", gi.GroupID, err)
+		}
+		sigPriv, state, err := parseGroupRecord(st.State)
+		if err != nil {
+			return fmt.Errorf("node: group %x: %w", gi.GroupID, err)
+		}
+		mg, err := mls.UnmarshalGroup(n.groupOptions(), state)
+		if err != nil {
+			return fmt.Errorf("node: group %x: %w", gi.GroupID, err)
+		}
+		g := &group{id: mg.GroupID(), mls: mg, sigPriv: bytes.Clone(sigPriv)}
+		if !mg.Active() {
+			g.inactive = true
+		}
+		if err := n.attachGroup(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attachGroup registers g, joins its topic and starts its reader.
+func (n *Node) attachGroup(g *group) error {
+	n.st.groups[string(g.id)] = g
+	if g.inactive {
+		return nil
+	}
+	t, err := n.net.Join(g.id)
+	if err != nil {
+		return fmt.Errorf("node: join topic of group %x: %w", g.id, err)
+	}
+	g.topic = t
+	rctx, cancel := context.WithCancel(n.ctx)
+	g.stopReader = cancel
+	gid := bytes.Clone(g.id)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for {
+			m, err := t.Next(rctx)
+			if err != nil {
+				return
+			}
+			if m.Local {
+				continue
+			}
+			if !n.post(func() { n.onGroupPayload(gid, m.Payload) }) {
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// resumeGroup starts the consensus instance of a loaded group's epoch.
+func (n *Node) resumeGroup(g *group) {
+	if g.inactive || g.cur != nil {
+		return
+	}
+	if err := n.newInstance(g); err != nil {
+		n.log.Error("cannot start consensus for group", "group", fmt.Sprintf("%x", g.id), "err", err)
+	}
+}
+
+func (n *Node) shutdownGroups() {
+	for _, g := range n.st.groups {
+		n.detach(g)
+	}
+	for _, g := range n.st.groups {
+		for _, o := range g.ops {
+			o.finish(ErrClosed)
+		}
+		if g.active != nil {
+			g.active.finish(ErrClosed)
+		}
+	}
+}
+
+func (n *Node) detach(g *group) {
+	if g.stopReader != nil {
+		g.stopReader()
+		g.stopReader = nil
+	}
+	if g.topic != nil {
+		g.topic.Leave()
+		g.topic = nil
+	}
+}
+
+// newInstance creates the consensus instance of g's current epoch, restoring
+// the acceptor state persisted for it.
+func (n *Node) newInstance(g *group) error {
+	cs := g.mls.CipherSuite()
+	epoch := g.mls.Epoch()
+	ei := &epochInstance{epoch: epoch, members: make(map[uint32]memberKey), staged: make(map[[sha256.Size]byte]*mls.StagedCommit)}
+	var leaves []uint32
+	for _, m := range g.mls.Members() {
+		li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+		if err != nil {
+			return fmt.Errorf("node: member at leaf %d: %w", m.Leaf, err)
+		}
+		var pid peer.ID
+		if li.Assurance == identity.Verified {
+			pid, _ = peer.Decode(li.ID.PeerID())
+		}
+		ei.members[uint32(m.Leaf)] = memberKey{peer: pid, sigKey: m.SignatureKey}
+		leaves = append(leaves, uint32(m.Leaf))
+	}
+	signer, err := cs.NewSigner(g.sigPriv)
+	if err != nil {
+		return fmt.Errorf("node: vote signer: %w", err)
+	}
+	inst, err := consensus.New(consensus.Config{
+		GroupID:      g.id,
+		Epoch:        epoch,
+		Self:         uint32(g.mls.OwnLeaf()),
+		Members:      leaves,
+		Signer:       voteSigner{signer: signer, rand: n.rand},
+		Verifier:     voteVerifier{cs: cs, members: ei.members},
+		Validate:     func(v []byte) error { return n.validateValue(g, ei, v) },
+		Storage:      acceptorStorage{n: n, groupID: g.id, epoch: epoch},
+		Rand:         n.st.crand,
+		TimeoutTicks: n.prof.Consensus.TimeoutTicks,
+	})
+	if err != nil {
+		return fmt.Errorf("node: consensus for epoch %d: %w", epoch, err)
+	}
+	ei.inst = inst
+	g.prev, g.cur = g.cur, ei
+	return nil
+}
+
+const voteLabel = "conclave vote"
+
+type voteSigner struct {
+	signer *mls.Signer
+	rand   interface{ Read([]byte) (int, error) }
+}
+
+func (s voteSigner) Sign(content []byte) ([]byte, error) {
+	return s.signer.SignWithLabel(s.rand, voteLabel, content)
+}
+
+type voteVerifier struct {
+	cs      mls.CipherSuite
+	members map[uint32]memberKey
+}
+
+func (v voteVerifier) Verify(leaf uint32, content, sig []byte) error {
+	m, ok := v.members[leaf]
+	if !ok {
+		return fmt.Errorf("node: no member at leaf %d", leaf)
+	}
+	return v.cs.VerifyWithLabel(m.sigKey, voteLabel, content, sig)
+}
+
+type acceptorStorage struct {
+	n       *Node
+	groupID []byte
+	epoch   uint64
+}
+
+func (s acceptorStorage) InitialState() (consensus.HardState, error) {
+	var hs consensus.HardState
+	b, err := s.n.store.Consensus().Acceptor(s.n.ctx, s.groupID, s.epoch)
+	if errors.Is(err, datastore.ErrNotFound) {
+		return hs, nil
+	}
+	if err != nil {
+		return hs, err
+	}
+	err = hs.UnmarshalBinary(b)
+	return hs, err
+}
+
+// drain handles everything an instance has to hand out, in the order
+// consensus requires: persist, send, apply the decision.
+func (n *Node) drain(g *group, ei *epochInstance) {
+	for ei.inst.HasReady() {
+		rd := ei.inst.Ready()
+		if rd.State != nil && !ei.decided {
+			b, err := rd.State.MarshalBinary()
+			if err == nil {
+				err = n.store.Consensus().SaveAcceptor(n.ctx, g.id, ei.epoch, b)
+			}
+			if err != nil {
+				// Sending now could break a promise after a restart: stop.
+				n.st.fatal = fmt.Errorf("node: persist acceptor state of group %x epoch %d: %w", g.id, ei.epoch, err)
+				return
+			}
+		}
+		for _, env := range rd.Messages {
+			n.sendConsensus(g, ei, env)
+		}
+		ei.inst.Advance()
+		if rd.Decision != nil && !ei.decided {
+			n.applyDecision(g, ei, rd.Decision)
+		}
+	}
+}
+
+// sendConsensus sends one consensus message. Everything but a Decide goes
+// inside an MLS PrivateMessage of the epoch, which authenticates the sender
+// leaf; a Decide proves itself by its certificate and so also travels in
+// the clear, which lets a decided member answer one still in the old epoch.
+func (n *Node) sendConsensus(g *group, ei *epochInstance, env consensus.Envelope) {
+	raw, err := env.Message.MarshalBinary()
+	if err != nil {
+		n.log.Error("encode consensus message", "err", err)
+		return
+	}
+	var payload []byte
+	kind := gossip.KindConsensus
+	if env.Message.Type == consensus.MsgDecide {
+		payload = append([]byte{tagDecide}, raw...)
+	} else {
+		if g.inactive || ei.epoch != g.mls.Epoch() {
+			return // cannot be encrypted in its epoch any more; the peer retries
+		}
+		m, err := g.mls.EncryptApplication(append([]byte{frameConsensus}, raw...), nil)
+		if err != nil {
+			n.log.Error("encrypt consensus message", "err", err)
+			return
+		}
+		if err := n.saveState(g); err != nil {
+			n.log.Error("not sending", "err", err)
+			return
+		}
+		b, err := m.Marshal()
+		if err != nil {
+			n.log.Error("encode MLS message", "err", err)
+			return
+		}
+		payload = append([]byte{tagMLS}, b...)
+		kind = gossip.KindGroupMessage
+	}
+	if env.Broadcast() {
+		n.publish(g, kind, payload, nil)
+		return
+	}
+	mk, ok := ei.members[env.To]
+	if !ok || mk.peer == "" {
+		return
+	}
+	gid := bytes.Clone(g.id)
+	n.goAsync(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, n.prof.Consensus.TickInterval*time.Duration(n.prof.Consensus.TimeoutTicks))
+		defer cancel()
+		if err := n.net.SendDirect(ctx, mk.peer, gid, payload); err != nil {
+			n.log.Debug("direct consensus message not delivered", "to", mk.peer, "err", err)
+		}
+	})
+}
+
+// publish puts payload on g's topic from a background goroutine; done, if
+// set, runs on the loop with the outcome.
+func (n *Node) publish(g *group, kind gossip.Kind, payload []byte, done func(error)) {
+	t := g.topic
+	if t == nil {
+		if done != nil {
+			done(ErrGroupInactive)
+		}
+		return
+	}
+	n.goAsync(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		err := t.Publish(ctx, kind, payload)
+		if err != nil {
+			n.log.Debug("publish failed", "err", err)
+		}
+		if done != nil {
+			n.post(func() { done(err) })
+		}
+	})
+}
+
+// validateValue is the consensus Validator: the value must carry a Commit
+// that is valid for the epoch under RFC 9420 and the profile. A received
+// Commit is staged here and kept for the merge.
+func (n *Node) validateValue(g *group, ei *epochInstance, value []byte) error {
+	var v commitValue
+	if err := v.unmarshal(value); err != nil {
+		return err
+	}
+	if ei.ownCommit != nil && bytes.Equal(ei.ownCommit, v.Commit) {
+		return nil // created and checked by this node
+	}
+	digest := sha256.Sum256(value)
+	if _, ok := ei.staged[digest]; ok {
+		return nil
+	}
+	if g.inactive || ei.epoch != g.mls.Epoch() {
+		return fmt.Errorf("node: cannot validate a Commit of epoch %d at epoch %d", ei.epoch, g.mls.Epoch())
+	}
+	var m mls.MLSMessage
+	if err := m.Unmarshal(v.Commit); err != nil {
+		return fmt.Errorf("node: commit: %w", err)
+	}
+	if n.prof.Messages.EncryptHandshake && m.PrivateMessage == nil {
+		return errors.New("node: Commit must be a PrivateMessage")
+	}
+	r, err := g.mls.Process(&m)
+	if err != nil {
+		return fmt.Errorf("node: commit: %w", err)
+	}
+	if r.Kind != mls.ReceivedCommit || r.Commit == nil {
+		return fmt.Errorf("node: value carries a %v, not a Commit", r.Kind)
+	}
+	if err := n.checkCommit(g, r.Commit.Proposals(), r.Commit.Diff(), v.Welcome); err != nil {
+		return err
+	}
+	ei.staged[digest] = r.Commit
+	return nil
+}
+
+// checkCommit applies the profile's rules to a Commit beyond RFC 9420's:
+// allowed proposal types, their number, Conclave credentials on every new
+// or changed leaf, one leaf per identity, KeyPackage lifetimes, and a
+// Welcome exactly when members are added.
+func (n *Node) checkCommit(g *group, props []mls.Proposal, diff mls.MembershipDiff, welcome []byte) error {
+	if len(props) > n.prof.Commits.MaxProposalsPerCommit {
+		return fmt.Errorf("node: Commit with %d proposals", len(props))
+	}
+	cs := g.mls.CipherSuite()
+	now := n.clock.Now()
+	for _, p := range props {
+		if !n.prof.AllowsProposal(p.Type) {
+			return fmt.Errorf("node: proposal type %v not allowed", p.Type)
+		}
+		if p.Type == mls.ProposalTypeAdd && p.KeyPackage != nil {
+			if err := n.prof.CheckLifetime(p.KeyPackage.LeafNode.Lifetime, now); err != nil {
+				return fmt.Errorf("node: added KeyPackage: %w", err)
+			}
+		}
+	}
+	removed := make(map[mls.LeafIndex]bool)
+	for _, m := range diff.Removed {
+		removed[m.Leaf] = true
+	}
+	seen := make(map[identity.ID]bool)
+	for _, m := range g.mls.Members() {
+		if removed[m.Leaf] {
+			continue
+		}
+		if li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey); err == nil && li.Assurance == identity.Verified {
+			seen[li.ID] = true
+		}
+	}
+	for _, m := range diff.Added {
+		li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+		if err != nil {
+			return fmt.Errorf("node: added member: %w", err)
+		}
+		if !n.prof.AcceptsCredential(m.Credential.Type) {
+			return fmt.Errorf("node: credential type %v not accepted", m.Credential.Type)
+		}
+		if li.Assurance == identity.Verified && n.prof.Membership.UniqueIdentities {
+			if seen[li.ID] {
+				return fmt.Errorf("node: %s would hold two leaves: %w", li.ID, ErrAlreadyMember)
+			}
+			seen[li.ID] = true
+		}
+	}
+	for _, m := range diff.Updated {
+		old, ok := g.mls.Member(m.Leaf)
+		if !ok {
+			continue
+		}
+		oldID, err := identity.VerifyLeaf(cs, old.Credential, old.SignatureKey)
+		if err != nil {
+			return fmt.Errorf("node: updated member's old leaf: %w", err)
+		}
+		newID, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+		if err != nil {
+			return fmt.Errorf("node: updated member: %w", err)
+		}
+		if err := identity.CheckSuccessor(oldID, newID); err != nil {
+			return err
+		}
+	}
+	if (len(diff.Added) > 0) != (len(welcome) > 0) {
+		return errors.New("node: a Welcome must come with exactly the Commits that add members")
+	}
+	return nil
+}
+
+// applyDecision merges the decided Commit of ei's epoch, stores the
+// transition atomically, and moves on to the next epoch.
+func (n *Node) applyDecision(g *group, ei *epochInstance, d *consensus.Decision) {
+	ei.decided = true
+	gid := fmt.Sprintf("%x", g.id)
+	var v commitValue
+	if err := v.unmarshal(d.Value); err != nil {
+		n.log.Error("decided value does not parse", "group", gid, "err", err)
+		return
+	}
+	var staged *mls.StagedCommit
+	if pc := g.mls.Pending(); pc != nil && ei.ownCommit != nil && bytes.Equal(ei.ownCommit, v.Commit) {
+		staged = pc.Staged()
+	} else if sc, ok := ei.staged[sha256.Sum256(d.Value)]; ok {
+		staged = sc
+	} else {
+		var m mls.MLSMessage
+		err := m.Unmarshal(v.Commit)
+		var r *mls.Received
+		if err == nil {
+			r, err = g.mls.Process(&m)
+		}
+		if err == nil && (r.Kind != mls.ReceivedCommit || r.Commit == nil) {
+			err = fmt.Errorf("decided value carries a %v", r.Kind)
+		}
+		if err != nil {
+			// A decided Commit that this node cannot process means its state
+			// diverged from the group's; it must not go on in this epoch.
+			n.log.Error("cannot process the decided Commit; group stalled", "group", gid, "epoch", ei.epoch, "err", err)
+			g.inactive = true
+			return
+		}
+		staged = r.Commit
+	}
+	own := staged.Own()
+	res, err := g.mls.Merge(staged)
+	if err != nil {
+		n.log.Error("merge of the decided Commit failed; group stalled", "group", gid, "epoch", ei.epoch, "err", err)
+		g.inactive = true
+		return
+	}
+	cert, err := d.Certificate.MarshalBinary()
+	if err != nil {
+		n.log.Error("encode certificate", "err", err)
+	}
+	rec, err := g.record()
+	if err == nil {
+		err = n.store.Groups().Transition(n.ctx, datastore.EpochTransition{
+			GroupID:        g.id,
+			Decision:       datastore.Decision{Epoch: ei.epoch, Commit: v.Commit, Welcome: v.Welcome, Certificate: cert, DecidedAt: n.clock.Now()},
+			State:          rec,
+			KeepPastEpochs: uint64(n.prof.Epochs.PastEpochs),
+		})
+	}
+	if err != nil {
+		n.st.fatal = fmt.Errorf("node: store epoch transition of group %s: %w", gid, err)
+		return
+	}
+	n.log.Info("epoch decided", "group", gid, "epoch", res.Epoch, "own", own)
+
+	if own && len(v.Welcome) > 0 {
+		n.deliverWelcome(g, res.Diff.Added, v.Welcome)
+	}
+	if o := g.active; o != nil {
+		g.active = nil
+		switch {
+		case own:
+			o.finish(nil)
+		case len(res.Unapplied) == 0:
+			o.finish(nil) // the winning Commit did what this one wanted
+		default:
+			o.proposals = res.Unapplied
+			g.ops = append([]*op{o}, g.ops...)
+		}
+	}
+	ev := EpochChanged{GroupID: bytes.Clone(g.id), Epoch: res.Epoch, EpochAuthenticator: g.mls.EpochAuthenticator()}
+	for _, m := range res.Diff.Added {
+		ev.Added = append(ev.Added, memberName(g.mls.CipherSuite(), m))
+	}
+	for _, m := range res.Diff.Removed {
+		ev.Removed = append(ev.Removed, memberName(g.mls.CipherSuite(), m))
+	}
+	n.recordMembershipEvent(g, ev)
+	n.emit(ev)
+
+	if res.Removed || !g.mls.Active() {
+		n.leaveGroup(g, res.Epoch)
+		return
+	}
+	if err := n.newInstance(g); err != nil {
+		n.log.Error("cannot start consensus for the new epoch", "group", gid, "err", err)
+		g.inactive = true
+		return
+	}
+	n.replayEarly(g)
+	n.tryCommit(g)
+}
+
+// memberName is a member's peer ID, or a marked claim for a basic
+// credential (which proves nothing).
+func memberName(cs mls.CipherSuite, m mls.Member) string {
+	li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+	switch {
+	case err != nil:
+		return "invalid credential"
+	case li.Assurance == identity.Verified:
+		return li.ID.PeerID()
+	default:
+		return fmt.Sprintf("unverified:%q", li.Claimed)
+	}
+}
+
+// leaveGroup stops a group this node was removed from. Its history stays.
+func (n *Node) leaveGroup(g *group, epoch uint64) {
+	g.inactive = true
+	n.detach(g)
+	for _, o := range g.ops {
+		o.finish(ErrGroupInactive)
+	}
+	g.ops = nil
+	if err := n.store.Groups().Delete(n.ctx, g.id); err != nil {
+		n.log.Error("delete state of a group left", "err", err)
+	}
+	delete(n.st.groups, string(g.id))
+	n.emit(GroupLeft{GroupID: bytes.Clone(g.id), Epoch: epoch})
+}
+
+// deliverWelcome sends the decided Welcome to each added member, retrying
+// per the profile until it is acknowledged.
+func (n *Node) deliverWelcome(g *group, added []mls.Member, welcome []byte) {
+	cs := g.mls.CipherSuite()
+	gid := bytes.Clone(g.id)
+	for _, m := range added {
+		li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+		if err != nil || li.Assurance != identity.Verified {
+			continue
+		}
+		pid, err := peer.Decode(li.ID.PeerID())
+		if err != nil {
+			continue
+		}
+		n.goAsync(func(ctx context.Context) {
+			retry := n.prof.Delivery.WelcomeRetry
+			attempts := int(n.prof.Delivery.WelcomeRetention / retry)
+			var tick Ticker
+			for i := 0; i <= attempts; i++ {
+				sctx, cancel := context.WithTimeout(ctx, retry)
+				err := n.net.SendWelcome(sctx, pid, gid, welcome)
+				cancel()
+				if err == nil {
+					return
+				}
+				n.log.Debug("Welcome not delivered yet", "to", pid, "err", err)
+				if tick == nil {
+					tick = n.clock.NewTicker(retry)
+					defer tick.Stop()
+				}
+				select {
+				case <-tick.C():
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+}
+
+// tryCommit commits the next ready membership change, if nothing else of
+// this node's is being decided in the group.
+func (n *Node) tryCommit(g *group) {
+	for g.active == nil && !g.inactive && g.cur != nil && !g.cur.decided {
+		i := 0
+		for i < len(g.ops) && g.ops[i].proposals == nil {
+			i++
+		}
+		if i == len(g.ops) {
+			return
+		}
+		o := g.ops[i]
+		g.ops = append(g.ops[:i], g.ops[i+1:]...)
+		if err := n.proposeCommit(g, o); err != nil {
+			o.finish(err)
+			continue
+		}
+		return
+	}
+}
+
+func (n *Node) proposeCommit(g *group, o *op) error {
+	pc, err := g.mls.Commit(&mls.CommitOptions{
+		SendOptions: mls.SendOptions{Encrypt: n.prof.Messages.EncryptHandshake},
+		Proposals:   o.proposals,
+	})
+	if err != nil {
+		return fmt.Errorf("node: %s: commit: %w", o.desc, err)
+	}
+	commit, err := pc.Commit.Marshal()
+	if err != nil {
+		g.mls.DiscardPending()
+		return fmt.Errorf("node: encode Commit: %w", err)
+	}
+	var welcome []byte
+	if pc.Welcome != nil {
+		if welcome, err = pc.Welcome.Marshal(); err != nil {
+			g.mls.DiscardPending()
+			return fmt.Errorf("node: encode Welcome: %w", err)
+		}
+	}
+	if err := n.saveState(g); err != nil {
+		g.mls.DiscardPending()
+		return err
+	}
+	g.cur.ownCommit = commit
+	g.active = o
+	if err := g.cur.inst.Propose(commitValue{Commit: commit, Welcome: welcome}.marshal()); err != nil {
+		g.active = nil
+		g.cur.ownCommit = nil
+		g.mls.DiscardPending()
+		return fmt.Errorf("node: %s: propose: %w", o.desc, err)
+	}
+	n.drain(g, g.cur)
+	return nil
+}
+
+// onGroupPayload handles a payload from a group's topic.
+func (n *Node) onGroupPayload(gid, payload []byte) {
+	g, ok := n.st.groups[string(gid)]
+	if !ok || g.inactive {
+		return
+	}
+	n.handlePayload(g, payload)
+}
+
+// onDirect handles a payload sent to this node alone.
+func (n *Node) onDirect(from peer.ID, gid, payload []byte) {
+	g, ok := n.st.groups[string(gid)]
+	if !ok || g.inactive {
+		n.log.Debug("direct message for an unknown group", "from", from)
+		return
+	}
+	n.handlePayload(g, payload)
+}
+
+func (n *Node) handlePayload(g *group, payload []byte) {
+	if len(payload) == 0 {
+		return
+	}
+	switch payload[0] {
+	case tagDecide:
+		m, err := consensus.DecodeMessage(payload[1:])
+		if err != nil || m.Type != consensus.MsgDecide {
+			n.log.Debug("dropped a malformed Decide", "err", err)
+			return
+		}
+		if m.Epoch > g.mls.Epoch() {
+			n.bufferEarly(g, m.Epoch, payload)
+			return
+		}
+		n.stepConsensus(g, m)
+	case tagMLS:
+		n.handleMLS(g, payload)
+	default:
+		n.log.Debug("dropped a payload with an unknown tag", "tag", payload[0])
+	}
+}
+
+func (n *Node) handleMLS(g *group, payload []byte) {
+	r, err := g.mls.ProcessBytes(payload[1:])
+	if err != nil {
+		var ee *mls.EpochError
+		if errors.As(err, &ee) && ee.Got > ee.Want {
+			n.bufferEarly(g, ee.Got, payload)
+			return
+		}
+		n.log.Debug("dropped a group message", "err", err)
+		return
+	}
+	if err := n.saveState(g); err != nil {
+		n.log.Error("received message not kept", "err", err)
+		return
+	}
+	if r.Kind != mls.ReceivedApplication || len(r.ApplicationData) == 0 {
+		n.log.Debug("dropped a handshake message outside consensus", "kind", r.Kind)
+		return
+	}
+	if len(r.AuthenticatedData) != 0 && !n.prof.Messages.AllowAuthenticatedData {
+		n.log.Debug("dropped a message with authenticated data")
+		return
+	}
+	data := r.ApplicationData
+	switch data[0] {
+	case frameContent:
+		n.receiveContent(g, r, data[1:], payload[1:])
+	case frameConsensus:
+		m, err := consensus.DecodeMessage(data[1:])
+		if err != nil {
+			n.log.Debug("dropped a malformed consensus message", "err", err)
+			return
+		}
+		if m.From != uint32(r.Sender.LeafIndex) || m.Epoch != r.Epoch {
+			n.log.Debug("dropped a consensus message whose sender or epoch does not match its MLS framing")
+			return
+		}
+		n.stepConsensus(g, m)
+	default:
+		n.log.Debug("dropped application data with an unknown frame", "frame", data[0])
+	}
+}
+
+// stepConsensus routes a consensus message to the instance of its epoch.
+func (n *Node) stepConsensus(g *group, m consensus.Message) {
+	var ei *epochInstance
+	switch {
+	case g.cur != nil && m.Epoch == g.cur.epoch:
+		ei = g.cur
+	case g.prev != nil && m.Epoch == g.prev.epoch:
+		ei = g.prev
+	default:
+		return
+	}
+	if err := ei.inst.Step(m); err != nil {
+		n.log.Debug("consensus message rejected", "type", m.Type, "err", err)
+	}
+	n.drain(g, ei)
+}
+
+// bufferEarly keeps a message of an epoch this node has not reached yet,
+// within the profile's bounds; catch-up recovers whatever does not fit.
+func (n *Node) bufferEarly(g *group, epoch uint64, payload []byte) {
+	oo := n.prof.OutOfOrder
+	if epoch > g.mls.Epoch()+oo.MaxEpochsAhead || len(g.early) >= oo.EarlyBufferMessages || g.earlyBytes+len(payload) > oo.EarlyBufferBytes {
+		n.log.Debug("dropped an early message", "epoch", epoch, "at", g.mls.Epoch())
+		return
+	}
+	g.early = append(g.early, earlyMessage{epoch: epoch, payload: payload, at: n.clock.Now()})
+	g.earlyBytes += len(payload)
+}
+
+// replayEarly processes buffered messages whose epoch has come.
+func (n *Node) replayEarly(g *group) {
+	now := n.clock.Now()
+	var keep, ready []earlyMessage
+	g.earlyBytes = 0
+	for _, e := range g.early {
+		switch {
+		case now.Sub(e.at) > n.prof.OutOfOrder.EarlyBufferAge:
+		case e.epoch <= g.mls.Epoch():
+			ready = append(ready, e)
+		default:
+			keep = append(keep, e)
+			g.earlyBytes += len(e.payload)
+		}
+	}
+	g.early = keep
+	for _, e := range ready {
+		if g.inactive {
+			return
+		}
+		n.handlePayload(g, e.payload)
+	}
+}
+
+// onTick advances every group's consensus clock.
+func (n *Node) onTick() {
+	for _, g := range n.st.groups {
+		if g.inactive || g.cur == nil {
+			continue
+		}
+		g.cur.inst.Tick()
+		n.drain(g, g.cur)
+	}
+}
