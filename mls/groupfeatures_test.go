@@ -517,3 +517,89 @@ func TestGroupReInitAndBranch(t *testing.T) {
 		t.Fatalf("branch with a stranger: %v", err)
 	}
 }
+
+func TestGroupRetentionAndOutOfBandTree(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	alice := grpNewMember(t, cs, 800, "alice")
+	bob := grpNewMember(t, cs, 801, "bob")
+	alice.create(t, cs, "retention")
+	// Bob joins with the tree out of band, from a last-resort KeyPackage.
+	kpb, err := NewKeyPackage(bob.cfg, cs, bob.id, &KeyPackageOptions{LastResort: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !kpb.KeyPackage.Extensions.Has(ExtensionTypeAppDataDictionary) {
+		t.Fatal("last-resort marker missing")
+	}
+	pc, err := alice.g.Commit(&CommitOptions{OutOfBandTree: true, Proposals: []Proposal{{Type: ProposalTypeAdd, KeyPackage: kpb.KeyPackage}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := JoinFromWelcome(JoinOptions{GroupOptions: bob.opts()}, pc.Welcome.Welcome, kpb); !errors.Is(err, ErrMissingRatchetTree) {
+		t.Fatalf("join without a tree: %v", err)
+	}
+	if _, err := alice.g.Merge(pc.Staged()); err != nil {
+		t.Fatal(err)
+	}
+	g, err := JoinFromWelcome(JoinOptions{GroupOptions: GroupOptions{Config: bob.cfg, EpochRetention: 1}, RatchetTree: alice.g.RatchetTree()}, pc.Welcome.Welcome, kpb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.g = g
+	grpCheckConverged(t, alice, bob)
+	// Bob keeps one past epoch: a message two epochs old is refused.
+	old, err := alice.g.EncryptApplication([]byte("old"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpCommitAll(t, alice, nil, bob)
+	recent, err := alice.g.EncryptApplication([]byte("recent"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpCommitAll(t, alice, nil, bob)
+	if r, err := bob.g.Process(recent); err != nil || string(r.ApplicationData) != "recent" {
+		t.Fatalf("one epoch late: %v", err)
+	}
+	if _, err := bob.g.Process(old); !errors.Is(err, ErrEpochNotRetained) || !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("two epochs late: %v", err)
+	}
+	// A replayed message is refused.
+	if _, err := bob.g.Process(recent); !errors.Is(err, ErrGenerationUsed) {
+		t.Fatalf("replay: %v", err)
+	}
+}
+
+func TestGroupStateRejectsCorruption(t *testing.T) {
+	alice, _, _ := grpThree(t, 900)
+	grpCommitAll(t, alice, nil)
+	state := grpState(t, alice.g)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"empty", nil},
+		{"truncated", state[:len(state)-1]},
+		{"trailing", append(append([]byte(nil), state...), 0)},
+		{"version", append([]byte{0, 9}, state[2:]...)},
+	} {
+		if _, err := UnmarshalGroup(alice.opts(), tc.b); !errors.Is(err, ErrGroupState) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	// Flipping any single byte of the secrets region must not yield a
+	// state that differs silently: either it is rejected or it re-encodes
+	// to exactly the corrupted bytes.
+	for i := 0; i < len(state); i += 7 {
+		b := append([]byte(nil), state...)
+		b[i] ^= 0x40
+		g, err := UnmarshalGroup(alice.opts(), b)
+		if err != nil {
+			continue
+		}
+		out, err := g.Marshal()
+		if err != nil || !bytes.Equal(out, b) {
+			t.Fatalf("byte %d: accepted state does not round-trip: %v", i, err)
+		}
+	}
+}
