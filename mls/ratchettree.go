@@ -11,12 +11,14 @@ import (
 // The ratchet tree of RFC 9420 §7: the public state of a group's members.
 //
 // A RatchetTree is an array of nodes in the order of treemath.go, always
-// full (a power of two of leaves, RFC 9420 §7.7). LeafNode and ParentNode
-// values stored in it are never modified in place: an operation that
-// changes a node installs a new value. That makes Clone an O(n) copy of
-// pointers, with the nodes themselves shared between the clones, and it is
-// why callers must treat every *LeafNode and *ParentNode obtained from a
-// tree as read-only.
+// full (a power of two of leaves, RFC 9420 §7.7), stored in pages of
+// treePageSize nodes. Clone copies only the list of pages; the pages are
+// then shared, and whichever tree writes to a shared page first copies it
+// (copy-on-write), so staging a Commit on a clone costs a few page copies
+// along the changed paths, not a copy of the tree. LeafNode and ParentNode
+// values stored in a tree are never modified in place either: an operation
+// that changes a node installs a new value. That is why callers must treat
+// every *LeafNode and *ParentNode obtained from a tree as read-only.
 //
 // Each node caches its tree hash (RFC 9420 §7.8) and the parent hashes it
 // gives its two children (§7.9). A change to a node drops the caches of
@@ -38,20 +40,98 @@ var (
 
 // RatchetTree is the ratchet tree of a group in one epoch. The zero value
 // is not usable; build one with NewRatchetTree or NewRatchetTreeFromNodes.
-// A RatchetTree is not safe for concurrent mutation; concurrent readers
-// are fine once hashes have been computed (TreeHash fills caches).
+// A RatchetTree is not safe for concurrent use while any goroutine changes
+// it; hashing (TreeHash, ParentHash, validation) fills caches and counts
+// as a change. Clone only writes to the receiver's ownership token, so
+// clones of one tree may be used on different goroutines.
 type RatchetTree struct {
 	suite     CipherSuite
 	leafCount uint32
 	members   int
-	nodes     []treeNode
-	// encTags[x] and sigTags[l] are short tags of the encryption key of
-	// node x and the signature key of leaf l (0 when blank): dense arrays
-	// that make the uniqueness checks of RFC 9420 §7.3 and §12.4.2 a fast
-	// linear scan instead of a walk over every node's allocations.
-	encTags []uint64
-	sigTags []uint64
+	pages     []*treePage
+	// owner marks the pages this tree may change in place.
+	owner *treeOwner
 }
+
+// treeOwner is an identity token; it has a size so that distinct
+// allocations have distinct addresses.
+type treeOwner struct{ _ byte }
+
+const (
+	treePageBits = 8
+	treePageSize = 1 << treePageBits
+)
+
+// treePage holds treePageSize consecutive nodes and their key tags:
+// enc[i] and sig[i] are short tags of the encryption key of the node and
+// the signature key of a leaf (0 when blank), dense arrays that make the
+// uniqueness checks of RFC 9420 §7.3 and §12.4.2 a fast linear scan
+// instead of a walk over every node's allocations.
+type treePage struct {
+	owner *treeOwner
+	nodes [treePageSize]treeNode
+	enc   [treePageSize]uint64
+	sig   [treePageSize]uint64
+}
+
+// newEmptyTree returns a tree of leafCount blank leaves.
+func newEmptyTree(cs CipherSuite, leafCount uint32) *RatchetTree {
+	t := &RatchetTree{suite: cs, owner: new(treeOwner)}
+	t.resize(leafCount)
+	return t
+}
+
+// resize sets the width of the tree, adding blank pages or dropping pages
+// and clearing the tail of the last one, so that slots beyond the width
+// are always blank.
+func (t *RatchetTree) resize(leafCount uint32) {
+	t.leafCount = leafCount
+	w := int(NodeWidth(leafCount))
+	pages := (w + treePageSize - 1) / treePageSize
+	for len(t.pages) < pages {
+		t.pages = append(t.pages, &treePage{owner: t.owner})
+	}
+	clear(t.pages[pages:])
+	t.pages = t.pages[:pages]
+	if tail := w % treePageSize; tail != 0 {
+		last := t.pages[pages-1]
+		blank := true
+		for i := tail; i < treePageSize && blank; i++ {
+			blank = last.nodes[i] == treeNode{}
+		}
+		if !blank {
+			last = t.writable(NodeIndex(w - 1))
+			clear(last.nodes[tail:])
+			clear(last.enc[tail:])
+			clear(last.sig[tail:])
+		}
+	}
+}
+
+// at returns node x for reading. x must be inside the tree.
+func (t *RatchetTree) at(x NodeIndex) *treeNode {
+	return &t.pages[x>>treePageBits].nodes[x&(treePageSize-1)]
+}
+
+// writable returns the page of node x, copying it first if it is shared.
+func (t *RatchetTree) writable(x NodeIndex) *treePage {
+	pg := t.pages[x>>treePageBits]
+	if pg.owner != t.owner {
+		c := *pg
+		c.owner = t.owner
+		pg = &c
+		t.pages[x>>treePageBits] = pg
+	}
+	return pg
+}
+
+// mut returns node x for writing.
+func (t *RatchetTree) mut(x NodeIndex) *treeNode {
+	return &t.writable(x).nodes[x&(treePageSize-1)]
+}
+
+// width returns the number of nodes of the tree.
+func (t *RatchetTree) width() int { return int(NodeWidth(t.leafCount)) }
 
 // treeKeyTag condenses a public key into 64 bits for the key indexes.
 // The last bytes are used because some encodings (uncompressed EC points)
@@ -84,13 +164,7 @@ func NewRatchetTree(cs CipherSuite, leaf *LeafNode) (*RatchetTree, error) {
 	if leaf == nil {
 		return nil, fmt.Errorf("%w: nil leaf", ErrInvalidTree)
 	}
-	t := &RatchetTree{
-		suite:     cs,
-		leafCount: 1,
-		nodes:     make([]treeNode, 1),
-		encTags:   make([]uint64, 1),
-		sigTags:   make([]uint64, 1),
-	}
+	t := newEmptyTree(cs, 1)
 	t.setNode(0, leaf, nil)
 	return t, nil
 }
@@ -119,13 +193,7 @@ func NewRatchetTreeFromNodes(cs CipherSuite, nodes TreeNodes) (*RatchetTree, err
 	for NodeWidth(leaves) < uint32(len(nodes)) {
 		leaves *= 2
 	}
-	t := &RatchetTree{
-		suite:     cs,
-		leafCount: leaves,
-		nodes:     make([]treeNode, NodeWidth(leaves)),
-		encTags:   make([]uint64, NodeWidth(leaves)),
-		sigTags:   make([]uint64, leaves),
-	}
+	t := newEmptyTree(cs, leaves)
 	for i, n := range nodes {
 		if n == nil {
 			continue
@@ -189,13 +257,13 @@ func treeIsAncestor(a, x NodeIndex) bool {
 // Nodes returns the tree in its serialized form, without trailing blank
 // nodes. The Leaf and Parent values are the tree's own (read-only).
 func (t *RatchetTree) Nodes() TreeNodes {
-	end := len(t.nodes)
-	for end > 0 && t.nodes[end-1].blank() {
+	end := t.width()
+	for end > 0 && t.at(NodeIndex(end-1)).blank() {
 		end--
 	}
 	out := make(TreeNodes, end)
 	for i := range out {
-		n := &t.nodes[i]
+		n := t.at(NodeIndex(i))
 		if !n.blank() {
 			out[i] = &Node{Leaf: n.leaf, Parent: n.parent}
 		}
@@ -214,7 +282,7 @@ func (t *RatchetTree) CipherSuite() CipherSuite { return t.suite }
 func (t *RatchetTree) LeafCount() uint32 { return t.leafCount }
 
 // NodeCount returns the number of nodes of the full tree.
-func (t *RatchetTree) NodeCount() uint32 { return uint32(len(t.nodes)) }
+func (t *RatchetTree) NodeCount() uint32 { return NodeWidth(t.leafCount) }
 
 // MemberCount returns the number of non-blank leaves.
 func (t *RatchetTree) MemberCount() int { return t.members }
@@ -228,29 +296,29 @@ func (t *RatchetTree) Leaf(i LeafIndex) *LeafNode {
 	if uint64(i) >= uint64(t.leafCount) {
 		return nil
 	}
-	return t.nodes[i.Node()].leaf
+	return t.at(i.Node()).leaf
 }
 
 // ParentNode returns the parent node at x, or nil if it is blank, a leaf
 // position or outside the tree. The value is shared: do not modify it.
 func (t *RatchetTree) ParentNode(x NodeIndex) *ParentNode {
-	if uint64(x) >= uint64(len(t.nodes)) {
+	if uint64(x) >= uint64(t.width()) {
 		return nil
 	}
-	return t.nodes[x].parent
+	return t.at(x).parent
 }
 
 // Blank reports whether node x is blank (nodes outside the tree are).
 func (t *RatchetTree) Blank(x NodeIndex) bool {
-	return uint64(x) >= uint64(len(t.nodes)) || t.nodes[x].blank()
+	return uint64(x) >= uint64(t.width()) || t.at(x).blank()
 }
 
 // EncryptionKey returns the HPKE public key of node x, or nil if blank.
 func (t *RatchetTree) EncryptionKey(x NodeIndex) []byte {
-	if uint64(x) >= uint64(len(t.nodes)) {
+	if uint64(x) >= uint64(t.width()) {
 		return nil
 	}
-	n := &t.nodes[x]
+	n := t.at(x)
 	switch {
 	case n.leaf != nil:
 		return n.leaf.EncryptionKey
@@ -264,7 +332,7 @@ func (t *RatchetTree) EncryptionKey(x NodeIndex) []byte {
 func (t *RatchetTree) Members() iter.Seq2[LeafIndex, *LeafNode] {
 	return func(yield func(LeafIndex, *LeafNode) bool) {
 		for i := uint32(0); i < t.leafCount; i++ {
-			if l := t.nodes[2*i].leaf; l != nil {
+			if l := t.at(NodeIndex(2 * i)).leaf; l != nil {
 				if !yield(LeafIndex(i), l) {
 					return
 				}
@@ -283,10 +351,10 @@ func (t *RatchetTree) Resolution(x NodeIndex) []NodeIndex {
 // appendResolution appends the resolution of x to out, leaving out the
 // leaves in excluded (sorted).
 func (t *RatchetTree) appendResolution(out []NodeIndex, x NodeIndex, excluded []LeafIndex) []NodeIndex {
-	if uint64(x) >= uint64(len(t.nodes)) {
+	if uint64(x) >= uint64(t.width()) {
 		return out
 	}
-	n := &t.nodes[x]
+	n := t.at(x)
 	switch {
 	case n.leaf != nil:
 		if l, _ := x.Leaf(); !treeContainsLeaf(excluded, l) {
@@ -318,7 +386,7 @@ func treeContainsLeaf(sorted []LeafIndex, l LeafIndex) bool {
 // whether the subtree under x is all blank. It stops at the first
 // non-blank node.
 func (t *RatchetTree) resolutionEmpty(x NodeIndex) bool {
-	if !t.nodes[x].blank() {
+	if !t.at(x).blank() {
 		return false
 	}
 	if x.IsLeaf() {
@@ -362,19 +430,23 @@ func copathChild(p, x NodeIndex) NodeIndex {
 }
 
 // Clone returns an independent copy of the tree for staging changes. It
-// copies the node array (pointers), not the nodes, and costs no hashing.
+// copies the list of pages and gives both trees a new ownership token, so
+// that each copies a page before its first change to it; it costs no
+// hashing and O(n/treePageSize) time.
 func (t *RatchetTree) Clone() *RatchetTree {
 	c := *t
-	c.nodes = slices.Clone(t.nodes)
-	c.encTags = slices.Clone(t.encTags)
-	c.sigTags = slices.Clone(t.sigTags)
+	c.pages = slices.Clone(t.pages)
+	c.owner = new(treeOwner)
+	t.owner = new(treeOwner)
 	return &c
 }
 
 // setNode installs a new value at x and drops the caches of x and its
 // ancestors.
 func (t *RatchetTree) setNode(x NodeIndex, leaf *LeafNode, parent *ParentNode) {
-	n := &t.nodes[x]
+	pg := t.writable(x)
+	i := x & (treePageSize - 1)
+	n := &pg.nodes[i]
 	var enc []byte
 	if x.IsLeaf() {
 		switch {
@@ -383,17 +455,17 @@ func (t *RatchetTree) setNode(x NodeIndex, leaf *LeafNode, parent *ParentNode) {
 		case n.leaf != nil && leaf == nil:
 			t.members--
 		}
-		t.sigTags[x/2] = 0
+		pg.sig[i] = 0
 		if leaf != nil {
 			enc = leaf.EncryptionKey
-			t.sigTags[x/2] = treeKeyTag(leaf.SignatureKey)
+			pg.sig[i] = treeKeyTag(leaf.SignatureKey)
 		}
 	} else if parent != nil {
 		enc = parent.EncryptionKey
 	}
-	t.encTags[x] = 0
+	pg.enc[i] = 0
 	if enc != nil {
-		t.encTags[x] = treeKeyTag(enc)
+		pg.enc[i] = treeKeyTag(enc)
 	}
 	n.leaf, n.parent = leaf, parent
 	t.invalidate(x)
@@ -402,7 +474,9 @@ func (t *RatchetTree) setNode(x NodeIndex, leaf *LeafNode, parent *ParentNode) {
 // invalidate drops the cached hashes of x and of all its ancestors.
 func (t *RatchetTree) invalidate(x NodeIndex) {
 	for {
-		t.nodes[x].cache = nil
+		if t.at(x).cache != nil {
+			t.mut(x).cache = nil
+		}
 		p, ok := x.Parent(t.leafCount)
 		if !ok {
 			return
@@ -419,9 +493,11 @@ func (t *RatchetTree) blankDirectPath(l LeafIndex) {
 		if !ok {
 			return
 		}
-		t.nodes[p].parent = nil
-		t.nodes[p].cache = nil
-		t.encTags[p] = 0
+		if !t.at(p).blank() || t.at(p).cache != nil {
+			pg := t.writable(p)
+			pg.nodes[p&(treePageSize-1)] = treeNode{}
+			pg.enc[p&(treePageSize-1)] = 0
+		}
 		x = p
 	}
 }
@@ -437,7 +513,7 @@ func (t *RatchetTree) AddLeaf(leaf *LeafNode) (LeafIndex, error) {
 	}
 	i := LeafIndex(t.leafCount)
 	for j := uint32(0); j < t.leafCount; j++ {
-		if t.nodes[2*j].blank() {
+		if t.at(NodeIndex(2 * j)).blank() {
 			i = LeafIndex(j)
 			break
 		}
@@ -455,10 +531,10 @@ func (t *RatchetTree) AddLeaf(leaf *LeafNode) (LeafIndex, error) {
 		if !ok {
 			break
 		}
-		if pn := t.nodes[p].parent; pn != nil {
+		if pn := t.at(p).parent; pn != nil {
 			np := *pn
 			np.UnmergedLeaves = treeInsertLeaf(pn.UnmergedLeaves, i)
-			t.nodes[p].parent = &np
+			t.mut(p).parent = &np
 		}
 		x = p
 	}
@@ -480,11 +556,7 @@ func treeInsertLeaf(sorted []LeafIndex, l LeafIndex) []LeafIndex {
 // extend doubles the tree: the old tree becomes the left subtree of a new
 // blank root (RFC 9420 §7.7). Cached hashes of the old nodes stay valid.
 func (t *RatchetTree) extend() {
-	t.leafCount *= 2
-	w := int(NodeWidth(t.leafCount))
-	t.nodes = append(t.nodes, make([]treeNode, w-len(t.nodes))...)
-	t.encTags = append(t.encTags, make([]uint64, w-len(t.encTags))...)
-	t.sigTags = append(t.sigTags, make([]uint64, int(t.leafCount)-len(t.sigTags))...)
+	t.resize(t.leafCount * 2)
 }
 
 // UpdateLeaf replaces the member at leaf i and blanks its direct path, as
@@ -520,7 +592,7 @@ func (t *RatchetTree) RemoveLeaf(i LeafIndex) error {
 func (t *RatchetTree) truncate() {
 	for t.leafCount > 1 {
 		last := int(NodeWidth(t.leafCount)) - 1
-		for last >= 0 && t.nodes[last].blank() {
+		for last >= 0 && t.at(NodeIndex(last)).blank() {
 			last--
 		}
 		if last >= int(t.leafCount) { // right subtree starts after the root at leafCount-1
@@ -528,19 +600,17 @@ func (t *RatchetTree) truncate() {
 		}
 		t.leafCount /= 2
 	}
-	w := NodeWidth(t.leafCount)
-	clear(t.nodes[w:])
-	t.nodes = t.nodes[:w]
-	t.encTags = t.encTags[:w]
-	t.sigTags = t.sigTags[:t.leafCount]
+	t.resize(t.leafCount)
 }
 
 // FindEncryptionKey returns a non-blank node whose encryption key is key.
 func (t *RatchetTree) FindEncryptionKey(key []byte) (NodeIndex, bool) {
 	tag := treeKeyTag(key)
-	for x, v := range t.encTags {
-		if v == tag && bytes.Equal(t.EncryptionKey(NodeIndex(x)), key) {
-			return NodeIndex(x), true
+	for pi, pg := range t.pages {
+		for i, v := range pg.enc {
+			if x := NodeIndex(pi<<treePageBits + i); v == tag && bytes.Equal(t.EncryptionKey(x), key) {
+				return x, true
+			}
 		}
 	}
 	return 0, false
@@ -549,10 +619,13 @@ func (t *RatchetTree) FindEncryptionKey(key []byte) (NodeIndex, bool) {
 // FindSignatureKey returns a member whose signature key is key.
 func (t *RatchetTree) FindSignatureKey(key []byte) (LeafIndex, bool) {
 	tag := treeKeyTag(key)
-	for l, v := range t.sigTags {
-		if v == tag {
-			if leaf := t.nodes[2*l].leaf; leaf != nil && bytes.Equal(leaf.SignatureKey, key) {
-				return LeafIndex(l), true
+	for pi, pg := range t.pages {
+		for i, v := range pg.sig {
+			if v == tag {
+				x := NodeIndex(pi<<treePageBits + i)
+				if leaf := t.at(x).leaf; leaf != nil && bytes.Equal(leaf.SignatureKey, key) {
+					return LeafIndex(x / 2), true
+				}
 			}
 		}
 	}

@@ -297,25 +297,51 @@ func TestTreeRandomOperations(t *testing.T) {
 
 func TestTreeCloneIsIndependent(t *testing.T) {
 	s := newTreeSim(t, 9)
-	s.commit(0, 5, nil, nil, true)
-	before, _ := s.tree.Marshal()
-	hash := s.tree.TreeHash()
-	c := s.tree.Clone()
-	if _, err := c.AddLeaf(s.newMember().leaf); err != nil {
-		t.Fatal(err)
+	s.commit(0, 300, nil, nil, true) // several pages of nodes
+	wire, _ := s.tree.Marshal()
+	a, b, c := s.newMember().leaf, s.newMember().leaf, s.newMember().leaf
+	// Ops on the original and on a clone, after the clone, and the same
+	// ops on trees decoded afresh: each must match its own reference.
+	opsClone := func(tr *RatchetTree) {
+		if _, err := tr.AddLeaf(a); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.RemoveLeaf(1); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.UpdateLeaf(200, b); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := c.RemoveLeaf(1); err != nil {
-		t.Fatal(err)
+	opsOrig := func(tr *RatchetTree) {
+		if err := tr.RemoveLeaf(299); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.UpdateLeaf(2, c); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := c.UpdateLeaf(2, s.newMember().leaf); err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Equal(c.TreeHash(), hash) {
-		t.Fatal("clone's hash did not change")
-	}
-	after, _ := s.tree.Marshal()
-	if !bytes.Equal(before, after) || !bytes.Equal(s.tree.TreeHash(), hash) {
-		t.Fatal("changing a clone changed the original")
+	s.tree.TreeHash() // caches filled before the clone are shared
+	cl := s.tree.Clone()
+	opsOrig(s.tree)
+	opsClone(cl)
+	cl2 := cl.Clone()
+	opsOrig(cl2) // a clone of a clone, changed where its source was not
+	opsClone(s.tree.Clone())
+	for _, x := range []struct {
+		tree *RatchetTree
+		ops  func(*RatchetTree)
+	}{{cl, opsClone}, {s.tree, opsOrig}} {
+		ref, err := UnmarshalRatchetTree(s.cs, wire)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x.ops(ref)
+		got, _ := x.tree.Marshal()
+		want, _ := ref.Marshal()
+		if !bytes.Equal(got, want) || !bytes.Equal(x.tree.TreeHash(), ref.TreeHash()) {
+			t.Fatal("a tree and its clone affected each other")
+		}
 	}
 }
 

@@ -24,14 +24,14 @@ func (t *RatchetTree) TreeHash() []byte {
 // NodeTreeHash returns the tree hash of the subtree under node x, or nil
 // if x lies outside the tree.
 func (t *RatchetTree) NodeTreeHash(x NodeIndex) []byte {
-	if uint64(x) >= uint64(len(t.nodes)) {
+	if uint64(x) >= uint64(t.width()) {
 		return nil
 	}
 	return t.nodeTreeHash(x)
 }
 
 func (t *RatchetTree) nodeTreeHash(x NodeIndex) []byte {
-	n := &t.nodes[x]
+	n := t.at(x)
 	if n.cache != nil {
 		return n.cache.treeHash
 	}
@@ -44,7 +44,7 @@ func (t *RatchetTree) nodeTreeHash(x NodeIndex) []byte {
 		right, _ := x.Right()
 		h = t.parentTreeHash(n.parent, t.nodeTreeHash(left), t.nodeTreeHash(right))
 	}
-	n.cache = &nodeCache{treeHash: h}
+	t.mut(x).cache = &nodeCache{treeHash: h}
 	return h
 }
 
@@ -86,7 +86,7 @@ func (t *RatchetTree) treeHashExcluding(x NodeIndex, excluded []LeafIndex) []byt
 	if i == len(excluded) || excluded[i] > hi {
 		return t.nodeTreeHash(x)
 	}
-	n := &t.nodes[x]
+	n := t.at(x)
 	if x.IsLeaf() {
 		return t.leafHash(lo, nil) // x is an excluded leaf
 	}
@@ -120,10 +120,10 @@ func (t *RatchetTree) parentHashOf(encryptionKey, parentHash, originalSiblingTre
 // below p on a filtered direct path through toward must hold. It returns
 // nil if p is blank, a leaf, or toward is not below p.
 func (t *RatchetTree) ParentHash(p, toward NodeIndex) []byte {
-	if uint64(p) >= uint64(len(t.nodes)) || p.IsLeaf() || p == toward || !treeIsAncestor(p, toward) {
+	if uint64(p) >= uint64(t.width()) || p.IsLeaf() || p == toward || !treeIsAncestor(p, toward) {
 		return nil
 	}
-	pn := t.nodes[p].parent
+	pn := t.at(p).parent
 	if pn == nil {
 		return nil
 	}
@@ -131,10 +131,10 @@ func (t *RatchetTree) ParentHash(p, toward NodeIndex) []byte {
 	if toward > p {
 		side = 1
 	}
-	c := t.nodes[p].cache
+	c := t.at(p).cache
 	if c == nil {
 		t.nodeTreeHash(p)
-		c = t.nodes[p].cache
+		c = t.at(p).cache
 	}
 	if h := c.parentHash[side]; h != nil {
 		return h
@@ -143,6 +143,6 @@ func (t *RatchetTree) ParentHash(p, toward NodeIndex) []byte {
 	h := t.parentHashOf(pn.EncryptionKey, pn.ParentHash, t.treeHashExcluding(sibling, pn.UnmergedLeaves))
 	nc := *c
 	nc.parentHash[side] = h
-	t.nodes[p].cache = &nc
+	t.mut(p).cache = &nc
 	return h
 }

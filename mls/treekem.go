@@ -368,30 +368,29 @@ func (t *RatchetTree) planPath(sender LeafIndex, keys [][]byte) (*treePathPlan, 
 	return pl, nil
 }
 
-// treeSaved is a snapshot of the nodes a path merge overwrites.
+// treeSaved is a snapshot of the pages a path merge overwrites.
 type treeSaved struct {
-	nodes []treeNode
-	index []NodeIndex
-	enc   []uint64
-	sig   uint64
-	leaf  LeafIndex
+	pages map[int]*treePage
 }
 
 // applyPlan merges a planned path with the sender's new leaf into the tree
 // and returns what it overwrote.
 func (t *RatchetTree) applyPlan(pl *treePathPlan, leaf *LeafNode) *treeSaved {
-	s := &treeSaved{leaf: pl.sender, sig: t.sigTags[pl.sender]}
+	// The merge writes only the sender's leaf and its direct path; the
+	// pages holding them are kept as they are, and since a tree never
+	// changes a page it does not own, the tree gets a new owner token so
+	// that the merge copies them instead.
+	s := &treeSaved{pages: map[int]*treePage{}}
 	x := pl.sender.Node()
 	for {
-		s.index = append(s.index, x)
-		s.nodes = append(s.nodes, t.nodes[x])
-		s.enc = append(s.enc, t.encTags[x])
+		s.pages[int(x>>treePageBits)] = t.pages[x>>treePageBits]
 		p, ok := x.Parent(t.leafCount)
 		if !ok {
 			break
 		}
 		x = p
 	}
+	t.owner = new(treeOwner)
 	t.blankDirectPath(pl.sender)
 	for i, x := range pl.fdp {
 		t.setNode(x, nil, pl.parents[i])
@@ -402,24 +401,41 @@ func (t *RatchetTree) applyPlan(pl *treePathPlan, leaf *LeafNode) *treeSaved {
 
 // restore undoes applyPlan.
 func (t *RatchetTree) restore(s *treeSaved) {
-	for i, x := range s.index {
-		t.nodes[x] = s.nodes[i]
-		t.encTags[x] = s.enc[i]
+	for i, pg := range s.pages {
+		t.pages[i] = pg
 	}
-	t.sigTags[s.leaf] = s.sig
 }
 
 // checkFreshKeys rejects path keys that already appear in the tree or
-// twice in the path (RFC 9420 §12.4.2).
+// twice in the path (RFC 9420 §12.4.2). It is one pass over the key tags
+// of the tree, checking each against the few tags of the path.
 func (t *RatchetTree) checkFreshKeys(leafKey []byte, keys [][]byte) error {
 	all := append([][]byte{leafKey}, keys...)
+	tags := make([]uint64, len(all))
+	var filter [4]uint64 // a 256-bit Bloom filter of the path's tags
 	for i, k := range all {
-		if x, ok := t.FindEncryptionKey(k); ok {
-			return fmt.Errorf("%w: encryption key already in node %d", ErrInvalidUpdatePath, x)
-		}
+		tags[i] = treeKeyTag(k)
+		filter[tags[i]>>6&3] |= 1 << (tags[i] & 63)
 		for _, k2 := range all[:i] {
 			if bytes.Equal(k, k2) {
 				return fmt.Errorf("%w: encryption key repeated in the path", ErrInvalidUpdatePath)
+			}
+		}
+	}
+	w := t.width()
+	for pi, pg := range t.pages {
+		for i, v := range pg.enc {
+			if v == 0 || filter[v>>6&3]&(1<<(v&63)) == 0 || !slices.Contains(tags, v) {
+				continue
+			}
+			x := NodeIndex(pi<<treePageBits + i)
+			if int(x) >= w {
+				continue
+			}
+			for _, k := range all {
+				if bytes.Equal(t.EncryptionKey(x), k) {
+					return fmt.Errorf("%w: encryption key already in node %d", ErrInvalidUpdatePath, x)
+				}
 			}
 		}
 	}
@@ -473,9 +489,8 @@ func (t *RatchetTree) CreateUpdatePath(rand io.Reader, params *UpdatePathParams,
 	res.CommitSecret = secret
 	slices.SortFunc(priv.nodes, func(a, b treeNodeKey) int { return int(int64(a.node) - int64(b.node)) })
 	res.Private = priv
-	if err := t.checkFreshKeys(leafPub, keys); err != nil {
-		return nil, err
-	}
+	// The keys are fresh random ones, so unlike a received path they need
+	// no check against the tree.
 	pl, err := t.planPath(sender, keys)
 	if err != nil {
 		return nil, err

@@ -237,3 +237,36 @@ func FuzzRatchetTreeFromNodes(f *testing.F) {
 		_ = tree.ValidateStructure(s.gc())
 	})
 }
+
+func TestMergeUpdatePathRejectsKnownKey(t *testing.T) {
+	s, before, params, res := treeTestPath(t)
+	for _, reuse := range []NodeIndex{2, 6} { // a leaf's key, and another
+		var p UpdatePath
+		b, _ := res.Path.Marshal()
+		if err := p.Unmarshal(b); err != nil {
+			t.Fatal(err)
+		}
+		keys := make([][]byte, len(p.Nodes))
+		for i := range p.Nodes {
+			keys[i] = p.Nodes[i].EncryptionKey
+		}
+		keys[len(keys)-1] = bytes.Clone(before.EncryptionKey(reuse))
+		p.Nodes[len(keys)-1].EncryptionKey = keys[len(keys)-1]
+		// A consistent, signed leaf: only the key reuse is wrong.
+		pl, err := before.planPath(params.Sender, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.LeafNode.ParentHash = pl.leafParentHash
+		if err := p.LeafNode.Sign(s.rnd, s.members[0].signer, s.groupID, params.Sender); err != nil {
+			t.Fatal(err)
+		}
+		work := before.Clone()
+		if err := work.MergeUpdatePath(params, &p); !errors.Is(err, ErrInvalidUpdatePath) {
+			t.Fatalf("key of node %d reused: %v", reuse, err)
+		}
+		if !bytes.Equal(work.TreeHash(), before.TreeHash()) {
+			t.Fatal("tree changed")
+		}
+	}
+}

@@ -340,7 +340,7 @@ func (t *RatchetTree) ValidateStructure(gc *GroupContext) error {
 func (t *RatchetTree) VerifyLeafSignatures(groupID []byte, from, to LeafIndex) error {
 	to = min(to, LeafIndex(t.leafCount))
 	for l := from; l < to; l++ {
-		leaf := t.nodes[l.Node()].leaf
+		leaf := t.at(l.Node()).leaf
 		if leaf == nil {
 			continue
 		}
@@ -355,8 +355,8 @@ func (t *RatchetTree) VerifyLeafSignatures(groupID []byte, from, to LeafIndex) e
 // entries are sorted and below their node was checked when the tree was
 // built.
 func (t *RatchetTree) checkUnmergedLeaves() error {
-	for x := NodeIndex(1); uint32(x) < uint32(len(t.nodes)); x += 2 {
-		p := t.nodes[x].parent
+	for x := NodeIndex(1); int(x) < t.width(); x += 2 {
+		p := t.at(x).parent
 		if p == nil {
 			continue
 		}
@@ -365,7 +365,7 @@ func (t *RatchetTree) checkUnmergedLeaves() error {
 				return &UnmergedLeavesError{Node: x, Leaf: l, Reason: "leaf is blank"}
 			}
 			for y, _ := l.Node().Parent(t.leafCount); y != x; y, _ = y.Parent(t.leafCount) {
-				if q := t.nodes[y].parent; q != nil && !treeContainsLeaf(q.UnmergedLeaves, l) {
+				if q := t.at(y).parent; q != nil && !treeContainsLeaf(q.UnmergedLeaves, l) {
 					return &UnmergedLeavesError{Node: x, Leaf: l, Reason: fmt.Sprintf("missing from intermediate node %d", y)}
 				}
 			}
@@ -381,11 +381,13 @@ func (t *RatchetTree) checkUniqueKeys() error {
 		tag uint64
 		x   NodeIndex
 	}
-	find := func(kind string, tags []uint64, node func(i int) NodeIndex, key func(x NodeIndex) []byte) error {
-		all := make([]tagged, 0, len(tags))
-		for i, v := range tags {
-			if x := node(i); !t.Blank(x) {
-				all = append(all, tagged{v, x})
+	find := func(kind string, tags func(pg *treePage) *[treePageSize]uint64, key func(x NodeIndex) []byte) error {
+		var all []tagged
+		for pi, pg := range t.pages {
+			for i, v := range tags(pg) {
+				if x := NodeIndex(pi<<treePageBits + i); int(x) < t.width() && key(x) != nil {
+					all = append(all, tagged{v, x})
+				}
 			}
 		}
 		slices.SortFunc(all, func(a, b tagged) int {
@@ -406,11 +408,15 @@ func (t *RatchetTree) checkUniqueKeys() error {
 		}
 		return nil
 	}
-	if err := find("encryption", t.encTags, func(i int) NodeIndex { return NodeIndex(i) }, t.EncryptionKey); err != nil {
+	if err := find("encryption", func(pg *treePage) *[treePageSize]uint64 { return &pg.enc }, t.EncryptionKey); err != nil {
 		return err
 	}
-	return find("signature", t.sigTags, func(i int) NodeIndex { return LeafIndex(i).Node() },
-		func(x NodeIndex) []byte { return t.nodes[x].leaf.SignatureKey })
+	return find("signature", func(pg *treePage) *[treePageSize]uint64 { return &pg.sig }, func(x NodeIndex) []byte {
+		if leaf := t.at(x).leaf; leaf != nil {
+			return leaf.SignatureKey
+		}
+		return nil
+	})
 }
 
 // VerifyParentHashes checks that every non-blank parent node is
@@ -420,8 +426,8 @@ func (t *RatchetTree) checkUniqueKeys() error {
 // leaves below C.
 func (t *RatchetTree) VerifyParentHashes() error {
 	var res []NodeIndex
-	for x := NodeIndex(1); uint32(x) < uint32(len(t.nodes)); x += 2 {
-		p := t.nodes[x].parent
+	for x := NodeIndex(1); int(x) < t.width(); x += 2 {
+		p := t.at(x).parent
 		if p == nil {
 			continue
 		}
@@ -455,7 +461,7 @@ func (t *RatchetTree) VerifyParentHashes() error {
 // nodeParentHash returns the parent_hash field of x: a parent node's, or a
 // commit leaf's; nil for other nodes.
 func (t *RatchetTree) nodeParentHash(x NodeIndex) []byte {
-	n := &t.nodes[x]
+	n := t.at(x)
 	switch {
 	case n.parent != nil:
 		return n.parent.ParentHash
@@ -483,7 +489,7 @@ func treeSameLeaves(res []NodeIndex, skip int, below []LeafIndex) bool {
 // appendResolutionCapped appends the resolution of x to out, giving up
 // (false) once it holds more than limit nodes.
 func (t *RatchetTree) appendResolutionCapped(out []NodeIndex, x NodeIndex, limit int) ([]NodeIndex, bool) {
-	n := &t.nodes[x]
+	n := t.at(x)
 	switch {
 	case n.leaf != nil:
 		out = append(out, x)
