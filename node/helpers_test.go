@@ -116,12 +116,15 @@ func waitEvent(t testing.TB, ctx context.Context, n *testNode, what string, matc
 	}
 }
 
-func waitJoined(t testing.TB, ctx context.Context, n *testNode, gid []byte) {
+// waitJoined waits until n joined the group and returns the epoch it
+// joined at.
+func waitJoined(t testing.TB, ctx context.Context, n *testNode, gid []byte) uint64 {
 	t.Helper()
-	waitEvent(t, ctx, n, "joining the group", func(e Event) bool {
+	e := waitEvent(t, ctx, n, "joining the group", func(e Event) bool {
 		j, ok := e.(GroupJoined)
 		return ok && bytes.Equal(j.GroupID, gid)
 	})
+	return e.(GroupJoined).Epoch
 }
 
 func waitEpoch(t testing.TB, ctx context.Context, n *testNode, gid []byte, epoch uint64) {
