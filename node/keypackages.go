@@ -148,6 +148,10 @@ func (p *keyPackagePool) generate(ctx context.Context, n *Node, cs mls.CipherSui
 func (n *Node) serveKeyPackage(from peer.ID, suite uint16) ([]byte, error) {
 	p := n.st.pool
 	now := n.clock.Now()
+	cs := mls.CipherSuite(suite)
+	if !n.prof.AcceptsCipherSuite(cs) {
+		return nil, fmt.Errorf("node: cipher suite %v: %w", cs, gossip.ErrNotFound)
+	}
 	window := now.Add(-n.prof.KeyPackages.ServeWindow)
 	log := p.serveLog[from][:0]
 	for _, t := range p.serveLog[from] {
@@ -158,10 +162,6 @@ func (n *Node) serveKeyPackage(from peer.ID, suite uint16) ([]byte, error) {
 	if len(log) >= n.prof.KeyPackages.ServeLimit {
 		p.serveLog[from] = log
 		return nil, fmt.Errorf("node: %s fetched %d KeyPackages within %v: %w", from, len(log), n.prof.KeyPackages.ServeWindow, gossip.ErrBusy)
-	}
-	cs := mls.CipherSuite(suite)
-	if !n.prof.AcceptsCipherSuite(cs) {
-		return nil, fmt.Errorf("node: cipher suite %v: %w", cs, gossip.ErrNotFound)
 	}
 	var pick, lastResort *datastore.KeyPackage
 	for ref, rec := range p.byRef {
