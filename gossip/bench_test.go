@@ -91,7 +91,11 @@ type graftWaiter struct {
 
 func (g *graftWaiter) Graft(peer.ID, string) { g.grafts.Add(1) }
 
-func rawSide(b *testing.B, hosts int, queues bool) benchSide {
+// rawSide builds plain pubsub hosts. queues gives them Conclave's queue
+// sizes; validate registers a minimal inline validator (parse the
+// envelope), which isolates the cost of having any validator at all:
+// without one, pubsub skips its validation pipeline.
+func rawSide(b *testing.B, hosts int, queues, validate bool) benchSide {
 	var opts []pubsub.Option
 	if queues {
 		// Conclave's queue sizes, so that the comparison measures the
@@ -107,6 +111,17 @@ func rawSide(b *testing.B, hosts int, queues bool) benchSide {
 	for i := range hs {
 		tracers[i] = &graftWaiter{}
 		h, ps := newRawPubsub(b, false, append(slices.Clone(opts), pubsub.WithRawTracer(tracers[i]))...)
+		if validate {
+			err := ps.RegisterTopicValidator(Topic([]byte("bench-group")), func(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+				if _, err := ParseEnvelope(m.Data, 1<<20); err != nil {
+					return pubsub.ValidationReject
+				}
+				return pubsub.ValidationAccept
+			}, pubsub.WithValidatorInline(true))
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
 		t, err := ps.Join(Topic([]byte("bench-group")))
 		if err != nil {
 			b.Fatal(err)
@@ -271,13 +286,19 @@ func BenchmarkGossip(b *testing.B) {
 			benchLatency(b, conclaveSide(b, hosts, nil), false)
 		})
 		b.Run(fmt.Sprintf("latency/hosts=%d/raw", hosts), func(b *testing.B) {
-			benchLatency(b, rawSide(b, hosts, true), true)
+			benchLatency(b, rawSide(b, hosts, true, false), true)
+		})
+		b.Run(fmt.Sprintf("latency/hosts=%d/raw+validator", hosts), func(b *testing.B) {
+			benchLatency(b, rawSide(b, hosts, true, true), true)
 		})
 		b.Run(fmt.Sprintf("throughput/hosts=%d/conclave", hosts), func(b *testing.B) {
 			benchThroughput(b, conclaveSide(b, hosts, nil), false)
 		})
 		b.Run(fmt.Sprintf("throughput/hosts=%d/raw", hosts), func(b *testing.B) {
-			benchThroughput(b, rawSide(b, hosts, true), true)
+			benchThroughput(b, rawSide(b, hosts, true, false), true)
+		})
+		b.Run(fmt.Sprintf("throughput/hosts=%d/raw+validator", hosts), func(b *testing.B) {
+			benchThroughput(b, rawSide(b, hosts, true, true), true)
 		})
 	}
 }
@@ -301,7 +322,7 @@ func BenchmarkBurst2000(b *testing.B) {
 	b.Run("raw-default-queues", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			side := rawSide(b, hosts, false)
+			side := rawSide(b, hosts, false, false)
 			b.StartTimer()
 			burstOnce(b, side, burst, true)
 		}
