@@ -502,6 +502,17 @@ func (t *RatchetTree) blankDirectPath(l LeafIndex) {
 	}
 }
 
+// FreeLeaf returns the leaf AddLeaf would fill next: the leftmost blank
+// leaf, or LeafCount() if the tree is full and would be extended.
+func (t *RatchetTree) FreeLeaf() LeafIndex {
+	for j := uint32(0); j < t.leafCount; j++ {
+		if t.at(NodeIndex(2 * j)).blank() {
+			return LeafIndex(j)
+		}
+	}
+	return LeafIndex(t.leafCount)
+}
+
 // AddLeaf places leaf at the leftmost blank leaf, extending the tree if
 // there is none, and records it as unmerged at every non-blank ancestor
 // (RFC 9420 §12.1.1). It returns the new member's index. The tree keeps
@@ -511,13 +522,7 @@ func (t *RatchetTree) AddLeaf(leaf *LeafNode) (LeafIndex, error) {
 	if leaf == nil {
 		return 0, fmt.Errorf("%w: nil leaf", ErrInvalidTree)
 	}
-	i := LeafIndex(t.leafCount)
-	for j := uint32(0); j < t.leafCount; j++ {
-		if t.at(NodeIndex(2 * j)).blank() {
-			i = LeafIndex(j)
-			break
-		}
-	}
+	i := t.FreeLeaf()
 	if uint32(i) == t.leafCount {
 		if t.leafCount >= MaxLeaves {
 			return 0, ErrTreeFull

@@ -109,9 +109,9 @@ func (p *TreePrivateKeys) Clone() *TreePrivateKeys {
 	return &c
 }
 
-// WithLeaf returns a copy for the member now at leaf with the leaf private
-// key priv (after an Update of its own leaf) and without the parent keys,
-// which an Update blanks.
+// WithLeafKey returns a copy holding priv as the leaf's private key (after
+// an Update of the member's own leaf) and no parent keys, since an Update
+// blanks the direct path.
 func (p *TreePrivateKeys) WithLeafKey(priv []byte) (*TreePrivateKeys, error) {
 	return NewTreePrivateKeys(p.suite, p.leaf, priv)
 }
@@ -280,7 +280,8 @@ func (p *TreePrivateKeys) Unmarshal(b []byte) error { return decodeAll(b, p) }
 // UpdatePathParams describes the Commit an UpdatePath belongs to.
 type UpdatePathParams struct {
 	// Sender is the committer's leaf. It must be non-blank: for an
-	// external commit, place the joiner's leaf first with AddLeaf.
+	// external commit, place the joiner's leaf first with AddLeaf (at
+	// FreeLeaf), then create or merge the path there.
 	Sender LeafIndex
 	// GroupID binds the committer's new leaf signature (LeafNodeTBS).
 	GroupID []byte
@@ -407,9 +408,12 @@ func (t *RatchetTree) restore(s *treeSaved) {
 }
 
 // checkFreshKeys rejects path keys that already appear in the tree or
-// twice in the path (RFC 9420 §12.4.2). It is one pass over the key tags
-// of the tree, checking each against the few tags of the path.
-func (t *RatchetTree) checkFreshKeys(leafKey []byte, keys [][]byte) error {
+// twice in the path (RFC 9420 §12.4.2). The sender's own leaf, which the
+// path replaces, is left out: that its key changes is a LeafNode rule
+// (ValidateLeafNode), and an external joiner's leaf is already in place.
+// It is one pass over the key tags of the tree, checking each against the
+// few tags of the path.
+func (t *RatchetTree) checkFreshKeys(sender LeafIndex, leafKey []byte, keys [][]byte) error {
 	all := append([][]byte{leafKey}, keys...)
 	tags := make([]uint64, len(all))
 	var filter [4]uint64 // a 256-bit Bloom filter of the path's tags
@@ -429,7 +433,7 @@ func (t *RatchetTree) checkFreshKeys(leafKey []byte, keys [][]byte) error {
 				continue
 			}
 			x := NodeIndex(pi<<treePageBits + i)
-			if int(x) >= w {
+			if int(x) >= w || x == sender.Node() {
 				continue
 			}
 			for _, k := range all {
@@ -583,7 +587,7 @@ func (t *RatchetTree) mergeUpdatePath(params *UpdatePathParams, path *UpdatePath
 	if !bytes.Equal(path.LeafNode.ParentHash, pl.leafParentHash) {
 		return nil, nil, &ParentHashError{Node: sender.Node(), Reason: "committer's leaf parent_hash does not match its path"}
 	}
-	if err := t.checkFreshKeys(path.LeafNode.EncryptionKey, keys); err != nil {
+	if err := t.checkFreshKeys(sender, path.LeafNode.EncryptionKey, keys); err != nil {
 		return nil, nil, err
 	}
 	leaf := path.LeafNode

@@ -210,9 +210,11 @@ func FuzzTreePrivateKeys(f *testing.F) {
 // FuzzRatchetTreeFromNodes: an accepted tree re-encodes to the same bytes,
 // and hashing, resolutions, filtered paths and validation never panic.
 func FuzzRatchetTreeFromNodes(f *testing.F) {
+	// A small tree with a path and an unmerged leaf: big seeds make the
+	// fuzzer's minimization of each new input slow.
 	s := newTreeSim(f, 22)
-	s.commit(0, 4, nil, nil, true)
-	s.commit(2, 2, nil, nil, false)
+	s.commit(0, 2, nil, nil, true)
+	s.commit(1, 1, nil, nil, false)
 	b, _ := s.tree.Marshal()
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -268,5 +270,54 @@ func TestMergeUpdatePathRejectsKnownKey(t *testing.T) {
 		if !bytes.Equal(work.TreeHash(), before.TreeHash()) {
 			t.Fatal("tree changed")
 		}
+	}
+}
+
+// TestExternalJoinPath: an external joiner takes the leftmost free leaf,
+// creates a path there, and every member places it the same way and
+// processes the path.
+func TestExternalJoinPath(t *testing.T) {
+	s := treeTestGroup(t)
+	if err := s.tree.RemoveLeaf(1); err != nil { // leave a hole to fill
+		t.Fatal(err)
+	}
+	for l, p := range s.privs {
+		s.privs[l] = p.Prune(s.tree)
+	}
+	delete(s.privs, 1)
+	before := s.tree.Clone()
+	joiner := s.newMember()
+	at := s.tree.FreeLeaf()
+	if at != 1 {
+		t.Fatalf("free leaf %d, want 1", at)
+	}
+	tmpl := *joiner.leaf
+	tmpl.Source = LeafNodeSourceCommit
+	if _, err := s.tree.AddLeaf(&tmpl); err != nil {
+		t.Fatal(err)
+	}
+	params := &UpdatePathParams{Sender: at, GroupID: s.groupID, GroupContext: s.groupContext}
+	res, err := s.tree.CreateUpdatePath(s.rnd, params, joiner.signer, &tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := before.ValidateLeafNode(nil, s.gc(), &res.Path.LeafNode, LeafNodeSourceCommit, at); err != nil {
+		t.Fatalf("joiner's leaf: %v", err)
+	}
+	for l, p := range s.privs {
+		work := before.Clone()
+		if got, err := work.AddLeaf(&res.Path.LeafNode); err != nil || got != at {
+			t.Fatalf("member %d places the joiner at %d: %v", l, got, err)
+		}
+		_, secret, err := work.ProcessUpdatePath(params, p, res.Path)
+		if err != nil {
+			t.Fatalf("member %d: %v", l, err)
+		}
+		if !bytes.Equal(secret, res.CommitSecret) || !bytes.Equal(work.TreeHash(), s.tree.TreeHash()) {
+			t.Fatalf("member %d disagrees", l)
+		}
+	}
+	if err := s.tree.Validate(s.gc()); err != nil {
+		t.Fatal(err)
 	}
 }

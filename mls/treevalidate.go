@@ -112,7 +112,8 @@ func treeDefaultProposal(t ProposalType) bool   { return t >= 1 && t <= 7 }
 // context gc (pass the extensions that will be in force, e.g. after a
 // GroupContextExtensions proposal) whose current tree is t. at is the leaf
 // the node replaces for update and commit (its index is signed); it is
-// ignored for key_package. It checks the source, the lifetime (key_package,
+// ignored for key_package. For a commit by an external joiner, at is the
+// leaf it will take (FreeLeaf) and may be blank. It checks the source, the lifetime (key_package,
 // with cfg's clock), the capabilities against the group's version, suite,
 // extensions and required_capabilities and the leaf's own extensions and
 // credential, that every member supports the credential type and the leaf
@@ -130,8 +131,8 @@ func (t *RatchetTree) ValidateLeafNode(cfg *Config, gc *GroupContext, leaf *Leaf
 	if leaf.Source != source {
 		return fail(fmt.Errorf("%w: %v, want %v", ErrLeafNodeSource, leaf.Source, source))
 	}
-	if source != LeafNodeSourceKeyPackage && t.Leaf(at) == nil {
-		return fail(fmt.Errorf("%w: replaces leaf %d", ErrBlankLeaf, at))
+	if source == LeafNodeSourceUpdate && t.Leaf(at) == nil {
+		return fail(fmt.Errorf("%w: update of leaf %d", ErrBlankLeaf, at))
 	}
 	if source == LeafNodeSourceKeyPackage {
 		if err := treeCheckLifetime(cfg, leaf.Lifetime); err != nil {
