@@ -34,6 +34,8 @@ type PendingCommit struct {
 	staged *StagedCommit
 	// byValue are the proposals the Commit carries by value.
 	byValue []Proposal
+	// discarded is set by DiscardPending: the epoch's secrets are gone.
+	discarded bool
 }
 
 // Staged returns the staged form of the pending Commit, for Merge.
@@ -44,6 +46,9 @@ func (p *PendingCommit) Staged() *StagedCommit { return p.staged }
 // external joiner needs. It is built on demand because signing a GroupInfo
 // that carries a large tree costs more than the Commit itself.
 func (p *PendingCommit) GroupInfo(withTree bool) (*MLSMessage, error) {
+	if p.discarded {
+		return nil, ErrNoPendingCommit
+	}
 	sc := p.staged
 	gi, err := sc.group.makeGroupInfo(sc.next, sc.next.secrets, sc.next.confirmationTag, withTree)
 	if err != nil {
@@ -131,8 +136,18 @@ type MergeResult struct {
 	Removed bool
 }
 
-// DiscardPending drops the own pending Commit, if any.
-func (g *Group) DiscardPending() { g.pending = nil }
+// DiscardPending drops the own pending Commit, if any, and erases the
+// secrets of the epoch it would have started.
+func (g *Group) DiscardPending() {
+	if p := g.pending; p != nil {
+		p.discarded = true
+		if next := p.staged.next; next != nil {
+			next.secrets.Erase()
+			groupEraseProtector(next.protector, &next.psec)
+		}
+	}
+	g.pending = nil
+}
 
 // Pending returns the own pending Commit, or nil.
 func (g *Group) Pending() *PendingCommit { return g.pending }
@@ -691,6 +706,9 @@ func (g *Group) Merge(sc *StagedCommit) (*MergeResult, error) {
 	if sc == nil || sc.group != g || sc.baseEpoch != g.ep.ctx.Epoch {
 		return nil, ErrStaleCommit
 	}
+	if sc.own && (g.pending == nil || g.pending.staged != sc) {
+		return nil, ErrNoPendingCommit // discarded
+	}
 	res := &MergeResult{Epoch: sc.Epoch(), Diff: sc.diff, ReInit: sc.applied.reinit, Removed: sc.next == nil}
 	res.Unapplied = g.unappliedProposals(sc)
 	g.clearEpochSecretsOnMerge(sc)
@@ -722,7 +740,10 @@ func (g *Group) clearEpochSecretsOnMerge(sc *StagedCommit) {
 		}
 	}
 	if g.pending != nil && g.pending.staged != sc && g.pending.staged.next != nil {
-		g.pending.staged.next.secrets.Erase()
+		g.pending.discarded = true
+		lost := g.pending.staged.next
+		lost.secrets.Erase()
+		groupEraseProtector(lost.protector, &lost.psec)
 	}
 }
 

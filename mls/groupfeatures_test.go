@@ -132,11 +132,18 @@ func TestGroupProposalListRules(t *testing.T) {
 	if _, err := bob.g.Process(msg); !errors.Is(err, ErrPathRequired) {
 		t.Fatalf("remove without path: %v", err)
 	}
-	if _, err := alice.g.Commit(&CommitOptions{NoPath: true, SkipCached: true}); err != nil {
+	empty, err := alice.g.Commit(&CommitOptions{NoPath: true, SkipCached: true})
+	if err != nil {
 		// An empty commit always has a path, NoPath notwithstanding.
 		t.Fatalf("empty commit: %v", err)
 	}
 	alice.g.DiscardPending()
+	if _, err := alice.g.Merge(empty.Staged()); !errors.Is(err, ErrNoPendingCommit) {
+		t.Fatalf("merging a discarded commit: %v", err)
+	}
+	if _, err := empty.GroupInfo(false); !errors.Is(err, ErrNoPendingCommit) {
+		t.Fatalf("group info of a discarded commit: %v", err)
+	}
 	// A valid partial commit (add without path) with a wrong confirmation
 	// tag is rejected.
 	msg = grpSignedCommit(t, alice, []Proposal{{Type: ProposalTypeAdd, KeyPackage: kd.KeyPackage}})
