@@ -159,7 +159,7 @@ func (n *Node) startOnce(ctx context.Context) (err error) {
 	if cfg.Identity, err = crypto.UnmarshalEd25519PrivateKey(n.id.Ed25519PrivateKey()); err != nil {
 		return fmt.Errorf("node: identity key for libp2p: %w", err)
 	}
-	cfg.Handlers = gossip.Handlers{KeyPackages: handlers{n}, Welcomes: handlers{n}, Direct: handlers{n}}
+	cfg.Handlers = gossip.Handlers{KeyPackages: handlers{n}, Welcomes: handlers{n}, Direct: handlers{n}, Sync: handlers{n}}
 	if cfg.Logger == nil {
 		cfg.Logger = n.log
 	}
@@ -172,6 +172,7 @@ func (n *Node) startOnce(ctx context.Context) (err error) {
 	if err := n.loadInvitations(ctx); err != nil {
 		return err
 	}
+	n.watchConnections()
 	n.wg.Add(1)
 	go n.loop()
 	return nil
