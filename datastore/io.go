@@ -269,6 +269,40 @@ func (s *Store) scanPebble(ctx context.Context, sp span, fn func(key string, val
 	return it.Close()
 }
 
+// existing reports which of keys (all under prefix) are stored. On Pebble
+// one iterator serves every lookup, each a bloom-filtered prefix seek, which
+// costs a fraction of a Get apiece.
+func (s *Store) existing(ctx context.Context, prefix string, keys []string) (map[string]bool, error) {
+	found := make(map[string]bool, len(keys))
+	if len(keys) == 0 {
+		return found, nil
+	}
+	if s.pdb == nil {
+		for _, k := range keys {
+			ok, err := s.ds.Has(ctx, ds.RawKey(k))
+			if err != nil {
+				return nil, fmt.Errorf("datastore: read %s: %w", k, err)
+			}
+			found[k] = ok
+		}
+		return found, nil
+	}
+	it, err := s.pdb.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte(prefix), UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("datastore: iterate %s: %w", prefix, err)
+	}
+	for _, k := range keys {
+		if it.SeekPrefixGE([]byte(k)) && string(it.Key()) == k {
+			found[k] = true
+		}
+	}
+	if err := it.Error(); err != nil {
+		_ = it.Close()
+		return nil, fmt.Errorf("datastore: iterate %s: %w", prefix, err)
+	}
+	return found, it.Close()
+}
+
 // prefixEnd is the smallest key greater than every key with the prefix,
 // which ends in "/" (0x2f): the same prefix ending in "0".
 func prefixEnd(prefix string) []byte {

@@ -50,11 +50,12 @@ func (s *Store) forgetSeq(prefix string) {
 }
 
 // append assigns sequence numbers to entries (in place) and writes them in
-// one buffered batch. skip, if set, reports entries not to append (and may
-// add index writes to the batch). The sequence lock is held through the
+// one buffered batch. locked, if set, runs first under the sequence lock;
+// extra, if set, reports entries not to append (and may add index writes to
+// the batch). The sequence lock is held through the
 // commit so that entries become visible in sequence order, which is what
 // makes "everything after cursor c" reads complete.
-func (l seqLog[T]) append(ctx context.Context, groupID []byte, entries []T, extra func(b *batch, e *T) (skip bool, err error)) error {
+func (l seqLog[T]) append(ctx context.Context, groupID []byte, entries []T, locked func() error, extra func(b *batch, e *T) (skip bool, err error)) error {
 	if len(groupID) == 0 {
 		return invalidf("append without a group ID")
 	}
@@ -66,6 +67,11 @@ func (l seqLog[T]) append(ctx context.Context, groupID []byte, entries []T, extr
 	prefix := l.prefix(groupID)
 	s.seqMu.Lock()
 	defer s.seqMu.Unlock()
+	if locked != nil {
+		if err := locked(); err != nil {
+			return err
+		}
+	}
 	next, err := s.nextSeqLocked(ctx, prefix)
 	if err != nil {
 		return err
@@ -174,21 +180,30 @@ func (s *Store) MessageLog() MessageLog {
 // is a duplicate: it is not stored and its Seq is set to 0.
 func (ml MessageLog) Append(ctx context.Context, groupID []byte, entries []LogEntry) error {
 	s := ml.l.s
-	bg := ""
-	seen := map[string]bool{}
-	return ml.l.append(ctx, groupID, entries, func(b *batch, e *LogEntry) (bool, error) {
+	if len(groupID) == 0 {
+		return invalidf("append without a group ID")
+	}
+	bg := s.keys.group(groupID)
+	var indexKeys []string
+	for i := range entries {
+		if len(entries[i].MessageID) != 0 {
+			indexKeys = append(indexKeys, s.keys.logIndexKey(bg, entries[i].MessageID))
+		}
+	}
+	var seen map[string]bool
+	lookup := func() (err error) { // under the sequence lock, so no concurrent append slips in
+		seen, err = s.existing(ctx, nsLogID+bg+"/", indexKeys)
+		return err
+	}
+	next := 0
+	return ml.l.append(ctx, groupID, entries, lookup, func(b *batch, e *LogEntry) (bool, error) {
 		if len(e.MessageID) == 0 {
 			return false, nil
 		}
-		if bg == "" {
-			bg = s.keys.group(groupID)
-		}
-		ik := s.keys.logIndexKey(bg, e.MessageID)
+		ik := indexKeys[next]
+		next++
 		if seen[ik] {
 			return true, nil
-		}
-		if dup, err := s.has(ctx, ik); err != nil || dup {
-			return dup, err
 		}
 		seen[ik] = true
 		ix := logIndex{Seq: e.Seq}
@@ -312,7 +327,7 @@ func (s *Store) History() History {
 // (durable at the next synced write, Sync or Close) and sets each entry's
 // Seq.
 func (h History) Append(ctx context.Context, groupID []byte, entries []HistoryEntry) error {
-	return h.l.append(ctx, groupID, entries, nil)
+	return h.l.append(ctx, groupID, entries, nil, nil)
 }
 
 // Newest returns the newest n messages, oldest first.

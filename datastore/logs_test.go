@@ -249,4 +249,24 @@ func TestConcurrentAppends(t *testing.T) {
 	if cursor != writers*batches*per {
 		t.Fatalf("reader saw %d entries, want %d", cursor, writers*batches*per)
 	}
+	// The same messages arriving concurrently (gossip and catch-up at once)
+	// are stored once.
+	for w := 0; w < writers; w++ {
+		go func() {
+			entries := make([]LogEntry, 20)
+			for i := range entries {
+				entries[i] = LogEntry{MessageID: []byte(fmt.Sprintf("shared-%d", i)), Ciphertext: []byte("c")}
+			}
+			errs <- s.MessageLog().Append(ctx, gid, entries)
+		}()
+	}
+	for w := 0; w < writers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	rest, err := s.MessageLog().After(ctx, gid, cursor, 0)
+	if err != nil || len(rest) != 20 {
+		t.Fatalf("concurrent duplicates: %d entries stored, want 20 (%v)", len(rest), err)
+	}
 }

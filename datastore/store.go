@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 	dssync "github.com/ipfs/go-datastore/sync"
@@ -168,7 +169,12 @@ func (s *Store) openBackend(opts Options) error {
 		if err != nil {
 			return err
 		}
-		p, err := pebbleds.NewDatastore(pdir, pebbleds.WithPebbleOpts(&pebble.Options{Logger: pebbleLogger{s.log}, ReadOnly: opts.ReadOnly}))
+		po := &pebble.Options{Logger: pebbleLogger{s.log}, ReadOnly: opts.ReadOnly}
+		// Bloom filters (10 bits per key, all levels) make a lookup of an
+		// absent key, such as the duplicate check of every message-log
+		// append, skip the tables that cannot hold it.
+		po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+		p, err := pebbleds.NewDatastore(pdir, pebbleds.WithPebbleOpts(po), pebbleds.WithCacheSize(64<<20))
 		if err != nil {
 			_ = lock.unlock()
 			return &UnreadableStoreError{
