@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 )
 
@@ -51,6 +52,10 @@ type RatchetTree struct {
 	pages     []*treePage
 	// owner marks the pages this tree may change in place.
 	owner *treeOwner
+	// credUse[c] counts the members whose credential has type c, and
+	// credSupport[c] those whose capabilities list c, so that the
+	// credential-type rule of RFC 9420 §7.3 costs O(types), not O(members).
+	credUse, credSupport map[CredentialType]int
 }
 
 // treeOwner is an identity token; it has a size so that distinct
@@ -67,16 +72,39 @@ const (
 // the signature key of a leaf (0 when blank), dense arrays that make the
 // uniqueness checks of RFC 9420 §7.3 and §12.4.2 a fast linear scan
 // instead of a walk over every node's allocations.
+//
+// The page also caches hashes in flat arenas rather than in per-node
+// allocations: hashes holds the tree hash of each node (Nh bytes per
+// slot, valid where the hashed bit is set) and phashes the two parent
+// hashes of each parent node (slot i/2, left then right), allocated the
+// first time one is computed.
 type treePage struct {
-	owner *treeOwner
-	nodes [treePageSize]treeNode
-	enc   [treePageSize]uint64
-	sig   [treePageSize]uint64
+	owner   *treeOwner
+	nodes   [treePageSize]treeNode
+	enc     [treePageSize]uint64
+	sig     [treePageSize]uint64
+	hashed  treeBits
+	phashed [2]treeBits
+	hashes  []byte
+	phashes []byte
+}
+
+// treeBits is a bit per slot of a page.
+type treeBits [treePageSize / 64]uint64
+
+func (b *treeBits) get(i NodeIndex) bool { return b[i>>6]&(1<<(i&63)) != 0 }
+func (b *treeBits) set(i NodeIndex)      { b[i>>6] |= 1 << (i & 63) }
+func (b *treeBits) unset(i NodeIndex)    { b[i>>6] &^= 1 << (i & 63) }
+
+// newPage returns a blank page owned by t.
+func (t *RatchetTree) newPage() *treePage {
+	return &treePage{owner: t.owner, hashes: make([]byte, treePageSize*t.suite.HashSize())}
 }
 
 // newEmptyTree returns a tree of leafCount blank leaves.
 func newEmptyTree(cs CipherSuite, leafCount uint32) *RatchetTree {
-	t := &RatchetTree{suite: cs, owner: new(treeOwner)}
+	t := &RatchetTree{suite: cs, owner: new(treeOwner),
+		credUse: map[CredentialType]int{}, credSupport: map[CredentialType]int{}}
 	t.resize(leafCount)
 	return t
 }
@@ -89,7 +117,7 @@ func (t *RatchetTree) resize(leafCount uint32) {
 	w := int(NodeWidth(leafCount))
 	pages := (w + treePageSize - 1) / treePageSize
 	for len(t.pages) < pages {
-		t.pages = append(t.pages, &treePage{owner: t.owner})
+		t.pages = append(t.pages, t.newPage())
 	}
 	clear(t.pages[pages:])
 	t.pages = t.pages[:pages]
@@ -97,13 +125,19 @@ func (t *RatchetTree) resize(leafCount uint32) {
 		last := t.pages[pages-1]
 		blank := true
 		for i := tail; i < treePageSize && blank; i++ {
-			blank = last.nodes[i] == treeNode{}
+			x := NodeIndex(i)
+			blank = last.nodes[i] == treeNode{} && !last.hashed.get(x) && !last.phashed[0].get(x/2) && !last.phashed[1].get(x/2)
 		}
 		if !blank {
 			last = t.writable(NodeIndex(w - 1))
 			clear(last.nodes[tail:])
 			clear(last.enc[tail:])
 			clear(last.sig[tail:])
+			for i := tail; i < treePageSize; i++ {
+				last.hashed.unset(NodeIndex(i))
+				last.phashed[0].unset(NodeIndex(i / 2))
+				last.phashed[1].unset(NodeIndex(i / 2))
+			}
 		}
 	}
 }
@@ -119,6 +153,8 @@ func (t *RatchetTree) writable(x NodeIndex) *treePage {
 	if pg.owner != t.owner {
 		c := *pg
 		c.owner = t.owner
+		c.hashes = bytes.Clone(pg.hashes)
+		c.phashes = bytes.Clone(pg.phashes)
 		pg = &c
 		t.pages[x>>treePageBits] = pg
 	}
@@ -145,12 +181,10 @@ func treeKeyTag(k []byte) uint64 {
 }
 
 // treeNode is one slot of the array. At most one of leaf and parent is set;
-// neither means blank. cache is nil when stale; a cache value is never
-// modified after it is installed, only replaced, so clones share it.
+// neither means blank.
 type treeNode struct {
 	leaf   *LeafNode
 	parent *ParentNode
-	cache  *nodeCache
 }
 
 func (n *treeNode) blank() bool { return n.leaf == nil && n.parent == nil }
@@ -438,6 +472,8 @@ func (t *RatchetTree) Clone() *RatchetTree {
 	c.pages = slices.Clone(t.pages)
 	c.owner = new(treeOwner)
 	t.owner = new(treeOwner)
+	c.credUse = maps.Clone(t.credUse)
+	c.credSupport = maps.Clone(t.credSupport)
 	return &c
 }
 
@@ -455,6 +491,8 @@ func (t *RatchetTree) setNode(x NodeIndex, leaf *LeafNode, parent *ParentNode) {
 		case n.leaf != nil && leaf == nil:
 			t.members--
 		}
+		t.countCredentials(n.leaf, -1)
+		t.countCredentials(leaf, 1)
 		pg.sig[i] = 0
 		if leaf != nil {
 			enc = leaf.EncryptionKey
@@ -471,17 +509,40 @@ func (t *RatchetTree) setNode(x NodeIndex, leaf *LeafNode, parent *ParentNode) {
 	t.invalidate(x)
 }
 
+// countCredentials adds d to the credential counts of leaf.
+func (t *RatchetTree) countCredentials(leaf *LeafNode, d int) {
+	if leaf == nil {
+		return
+	}
+	t.credUse[leaf.Credential.Type] += d
+	creds := leaf.Capabilities.Credentials
+	for i, c := range creds {
+		if !slices.Contains(creds[:i], c) { // count a type listed twice once
+			t.credSupport[c] += d
+		}
+	}
+}
+
 // invalidate drops the cached hashes of x and of all its ancestors.
 func (t *RatchetTree) invalidate(x NodeIndex) {
 	for {
-		if t.at(x).cache != nil {
-			t.mut(x).cache = nil
-		}
+		t.dropHashes(x)
 		p, ok := x.Parent(t.leafCount)
 		if !ok {
 			return
 		}
 		x = p
+	}
+}
+
+// dropHashes drops the cached hashes of node x.
+func (t *RatchetTree) dropHashes(x NodeIndex) {
+	pg, i := t.pages[x>>treePageBits], x&(treePageSize-1)
+	if pg.hashed.get(i) || pg.phashed[0].get(i/2) || pg.phashed[1].get(i/2) {
+		pg = t.writable(x)
+		pg.hashed.unset(i)
+		pg.phashed[0].unset(i / 2)
+		pg.phashed[1].unset(i / 2)
 	}
 }
 
@@ -493,11 +554,12 @@ func (t *RatchetTree) blankDirectPath(l LeafIndex) {
 		if !ok {
 			return
 		}
-		if !t.at(p).blank() || t.at(p).cache != nil {
+		if !t.at(p).blank() {
 			pg := t.writable(p)
 			pg.nodes[p&(treePageSize-1)] = treeNode{}
 			pg.enc[p&(treePageSize-1)] = 0
 		}
+		t.dropHashes(p)
 		x = p
 	}
 }

@@ -244,6 +244,13 @@ func (s *treeSim) check() {
 			}
 		}
 	}
+	for _, counts := range [][2]map[CredentialType]int{{s.tree.credUse, fresh.credUse}, {s.tree.credSupport, fresh.credSupport}} {
+		for c := range counts[0] {
+			if counts[0][c] != counts[1][c] {
+				tb.Fatalf("credential type %d counted %d times, a recount gives %d", c, counts[0][c], counts[1][c])
+			}
+		}
+	}
 	gc := &GroupContext{Version: ProtocolVersionMLS10, CipherSuite: s.cs, GroupID: s.groupID}
 	if err := s.tree.Validate(gc); err != nil {
 		tb.Fatalf("tree invalid: %v", err)

@@ -1,24 +1,16 @@
 package mls
 
-import "slices"
+import (
+	"bytes"
+	"slices"
+)
 
 // Tree hashes (RFC 9420 §7.8) and parent hashes (§7.9), cached per node.
-
-// nodeCache holds the hashes of one node. A value is installed once and
-// never modified (clones share it); filling in a parent hash installs a
-// new copy.
-type nodeCache struct {
-	treeHash []byte
-	// parentHash[0] is the parent hash this node gives a descendant in its
-	// left subtree (copath child: the right one), parentHash[1] the one for
-	// its right subtree. Nil until computed. Parent nodes only.
-	parentHash [2][]byte
-}
 
 // TreeHash returns the tree hash of the root. It computes only the hashes
 // that changes have made stale.
 func (t *RatchetTree) TreeHash() []byte {
-	return t.nodeTreeHash(t.Root())
+	return bytes.Clone(t.nodeTreeHash(t.Root()))
 }
 
 // NodeTreeHash returns the tree hash of the subtree under node x, or nil
@@ -27,24 +19,32 @@ func (t *RatchetTree) NodeTreeHash(x NodeIndex) []byte {
 	if uint64(x) >= uint64(t.width()) {
 		return nil
 	}
-	return t.nodeTreeHash(x)
+	return bytes.Clone(t.nodeTreeHash(x))
 }
 
+// nodeTreeHash returns the cached tree hash of x, computing what is
+// stale. The result aliases the page's arena: use it before the next
+// change to the tree.
 func (t *RatchetTree) nodeTreeHash(x NodeIndex) []byte {
-	n := t.at(x)
-	if n.cache != nil {
-		return n.cache.treeHash
+	nh := t.suite.HashSize()
+	pg, i := t.pages[x>>treePageBits], x&(treePageSize-1)
+	if pg.hashed.get(i) {
+		return pg.hashes[int(i)*nh : int(i+1)*nh : int(i+1)*nh]
 	}
 	var h []byte
 	if x.IsLeaf() {
 		l, _ := x.Leaf()
-		h = t.leafHash(l, n.leaf)
+		h = t.leafHash(l, pg.nodes[i].leaf)
 	} else {
 		left, _ := x.Left()
 		right, _ := x.Right()
-		h = t.parentTreeHash(n.parent, t.nodeTreeHash(left), t.nodeTreeHash(right))
+		lh := t.nodeTreeHash(left)
+		rh := t.nodeTreeHash(right)
+		h = t.parentTreeHash(pg.nodes[i].parent, lh, rh)
 	}
-	t.mut(x).cache = &nodeCache{treeHash: h}
+	pg = t.writable(x)
+	copy(pg.hashes[int(i)*nh:], h)
+	pg.hashed.set(i)
 	return h
 }
 
@@ -86,13 +86,12 @@ func (t *RatchetTree) treeHashExcluding(x NodeIndex, excluded []LeafIndex) []byt
 	if i == len(excluded) || excluded[i] > hi {
 		return t.nodeTreeHash(x)
 	}
-	n := t.at(x)
 	if x.IsLeaf() {
 		return t.leafHash(lo, nil) // x is an excluded leaf
 	}
 	left, _ := x.Left()
 	right, _ := x.Right()
-	p := n.parent
+	p := t.at(x).parent
 	if p != nil {
 		kept := make([]LeafIndex, 0, len(p.UnmergedLeaves))
 		for _, l := range p.UnmergedLeaves {
@@ -120,6 +119,11 @@ func (t *RatchetTree) parentHashOf(encryptionKey, parentHash, originalSiblingTre
 // below p on a filtered direct path through toward must hold. It returns
 // nil if p is blank, a leaf, or toward is not below p.
 func (t *RatchetTree) ParentHash(p, toward NodeIndex) []byte {
+	return bytes.Clone(t.parentHash(p, toward))
+}
+
+// parentHash is ParentHash with the result aliasing the page's arena.
+func (t *RatchetTree) parentHash(p, toward NodeIndex) []byte {
 	if uint64(p) >= uint64(t.width()) || p.IsLeaf() || p == toward || !treeIsAncestor(p, toward) {
 		return nil
 	}
@@ -131,18 +135,19 @@ func (t *RatchetTree) ParentHash(p, toward NodeIndex) []byte {
 	if toward > p {
 		side = 1
 	}
-	c := t.at(p).cache
-	if c == nil {
-		t.nodeTreeHash(p)
-		c = t.at(p).cache
-	}
-	if h := c.parentHash[side]; h != nil {
-		return h
+	nh := t.suite.HashSize()
+	pg, slot := t.pages[p>>treePageBits], (p&(treePageSize-1))/2
+	off := (int(slot)*2 + side) * nh
+	if pg.phashed[side].get(slot) {
+		return pg.phashes[off : off+nh : off+nh]
 	}
 	sibling := copathChild(p, toward)
 	h := t.parentHashOf(pn.EncryptionKey, pn.ParentHash, t.treeHashExcluding(sibling, pn.UnmergedLeaves))
-	nc := *c
-	nc.parentHash[side] = h
-	t.mut(p).cache = &nc
+	pg = t.writable(p)
+	if pg.phashes == nil {
+		pg.phashes = make([]byte, treePageSize*nh)
+	}
+	copy(pg.phashes[off:], h)
+	pg.phashed[side].set(slot)
 	return h
 }

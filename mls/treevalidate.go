@@ -252,18 +252,31 @@ func treeCheckCapabilities(gc *GroupContext, leaf *LeafNode) error {
 
 // checkCredentialSupport checks that every member supports leaf's
 // credential type and that leaf supports every member's, leaving out the
-// leaf at (when replacing is set), which leaf replaces.
+// leaf at (when replacing is set), which leaf replaces. It uses the
+// tree's per-type counts: O(credential types), not O(members).
 func (t *RatchetTree) checkCredentialSupport(leaf *LeafNode, at LeafIndex, replacing bool) error {
+	var old *LeafNode
+	if replacing {
+		old = t.Leaf(at)
+	}
+	members := t.members
+	if old != nil {
+		members--
+	}
 	ct := leaf.Credential.Type
-	for l, m := range t.Members() {
-		if replacing && l == at {
-			continue
+	support := t.credSupport[ct]
+	if old != nil && slices.Contains(old.Capabilities.Credentials, ct) {
+		support--
+	}
+	if support != members {
+		return fmt.Errorf("%w: %d of %d members do not support credential type %#04x", ErrUnsupportedCredential, members-support, members, uint16(ct))
+	}
+	for c, n := range t.credUse {
+		if old != nil && old.Credential.Type == c {
+			n--
 		}
-		if !slices.Contains(m.Capabilities.Credentials, ct) {
-			return fmt.Errorf("%w: member %d does not support credential type %#04x", ErrUnsupportedCredential, l, uint16(ct))
-		}
-		if !slices.Contains(leaf.Capabilities.Credentials, m.Credential.Type) {
-			return fmt.Errorf("%w: credential type %#04x of member %d", ErrUnsupportedCredential, uint16(m.Credential.Type), l)
+		if n > 0 && !slices.Contains(leaf.Capabilities.Credentials, c) {
+			return fmt.Errorf("%w: credential type %#04x in use by %d members", ErrUnsupportedCredential, uint16(c), n)
 		}
 	}
 	return nil
