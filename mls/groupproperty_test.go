@@ -44,6 +44,7 @@ type grpSim struct {
 	pool    []*grpMember // every client, member or not
 	members []*grpMember // current members
 	removed []*grpMember // removed members with their last state
+	externalJoins int
 	bundles map[*grpMember][]*KeyPackageBundle
 }
 
@@ -65,7 +66,7 @@ func grpProperty(t *testing.T, seed uint64, steps int) {
 		}
 		grpCheckConverged(t, s.members...)
 	}
-	t.Logf("epoch %d: %d members, %d removals, %d proposals re-proposed", s.members[0].g.Epoch(), len(s.members), len(s.removed), reproposed)
+	t.Logf("epoch %d: %d members, %d removals, %d external joins, %d proposals re-proposed", s.members[0].g.Epoch(), len(s.members), len(s.removed), s.externalJoins, reproposed)
 }
 
 func (s *grpSim) isMember(c *grpMember) bool {
@@ -171,10 +172,31 @@ func (s *grpSim) epoch(step int, repropose map[*grpMember][]Proposal) map[*grpMe
 	nc := 1 + rng.IntN(min(3, len(s.members)))
 	perm := rng.Perm(len(s.members))[:nc]
 	type cand struct {
-		by *grpMember
-		pc *PendingCommit
+		by  *grpMember // nil for an external join
+		pc  *PendingCommit
+		msg *MLSMessage
+		// External joins: the joiner and its group, valid if it wins.
+		joiner *grpMember
+		joined *Group
 	}
 	var cands []cand
+	if out := s.outsiders(); len(out) > 0 && len(s.members) < 8 && rng.IntN(4) == 0 {
+		c, m := out[rng.IntN(len(out))], s.members[rng.IntN(len(s.members))]
+		withTree := rng.IntN(2) == 0
+		gi, err := m.g.GroupInfo(withTree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := ExternalJoinOptions{JoinOptions: JoinOptions{GroupOptions: c.opts()}}
+		if !withTree {
+			opts.RatchetTree = m.g.RatchetTree()
+		}
+		g, msg, err := JoinExternal(opts, grpRoundTrip(t, gi).GroupInfo, c.id)
+		if err != nil {
+			t.Fatalf("step %d: %s joining externally: %v", step, c.name, err)
+		}
+		cands = append(cands, cand{msg: msg, joiner: c, joined: g})
+	}
 	for _, i := range perm {
 		m := s.members[i]
 		opts := &CommitOptions{SendOptions: SendOptions{Encrypt: rng.IntN(2) == 0}, NoPath: rng.IntN(3) == 0}
@@ -191,7 +213,7 @@ func (s *grpSim) epoch(step int, repropose map[*grpMember][]Proposal) map[*grpMe
 			}
 			t.Fatalf("step %d: %s committing: %v", step, m.name, err)
 		}
-		cands = append(cands, cand{m, pc})
+		cands = append(cands, cand{by: m, pc: pc, msg: pc.Commit})
 	}
 	if len(cands) == 0 {
 		t.Fatalf("step %d: no commit", step)
@@ -199,7 +221,7 @@ func (s *grpSim) epoch(step int, repropose map[*grpMember][]Proposal) map[*grpMe
 	// Everyone validates every candidate.
 	staged := map[*grpMember][]*StagedCommit{}
 	for _, c := range cands {
-		msg := grpRoundTrip(t, c.pc.Commit)
+		msg := grpRoundTrip(t, c.msg)
 		for _, m := range s.members {
 			if m == c.by {
 				staged[m] = append(staged[m], c.pc.Staged())
@@ -207,7 +229,11 @@ func (s *grpSim) epoch(step int, repropose map[*grpMember][]Proposal) map[*grpMe
 			}
 			r, err := m.g.Process(msg)
 			if err != nil {
-				t.Fatalf("step %d: %s validating the commit of %s: %v", step, m.name, c.by.name, err)
+				by := "an external joiner"
+				if c.by != nil {
+					by = c.by.name
+				}
+				t.Fatalf("step %d: %s validating the commit of %s: %v", step, m.name, by, err)
 			}
 			staged[m] = append(staged[m], r.Commit)
 		}
@@ -240,7 +266,11 @@ func (s *grpSim) epoch(step int, repropose map[*grpMember][]Proposal) map[*grpMe
 		}
 	}
 	// Joiners.
-	if w := winner.pc.Welcome; w != nil {
+	if winner.joiner != nil {
+		s.externalJoins++
+		winner.joiner.g = winner.joined
+		stay = append(stay, winner.joiner)
+	} else if w := winner.pc.Welcome; w != nil {
 		for _, c := range s.outsiders() {
 			for _, kpb := range s.bundles[c] {
 				ref, err := kpb.KeyPackage.Ref()
