@@ -37,6 +37,9 @@ func TestGroupProperty(t *testing.T) {
 	}
 }
 
+// grpPropertyPSK is an external PSK every member of the property test holds.
+var grpPropertyPSK = ExternalPSK{ID: []byte("property psk"), PSK: []byte("property psk value")}
+
 type grpSim struct {
 	t       *testing.T
 	rng     *rand.Rand
@@ -56,6 +59,7 @@ func grpProperty(t *testing.T, seed uint64, steps int) {
 	}
 	creator := s.pool[0]
 	creator.create(t, cs, fmt.Sprintf("prop-%d", seed))
+	creator.g.SetExternalPSK(grpPropertyPSK.ID, grpPropertyPSK.PSK)
 	s.members = []*grpMember{creator}
 	var reproposals map[*grpMember][]Proposal
 	reproposed := 0
@@ -144,7 +148,9 @@ func (s *grpSim) epoch(step int, repropose map[*grpMember][]Proposal) map[*grpMe
 		so := &SendOptions{Encrypt: rng.IntN(2) == 0}
 		var msg *MLSMessage
 		var err error
-		switch k := rng.IntN(3); {
+		switch k := rng.IntN(4); {
+		case k == 3:
+			msg, err = m.g.ProposeExternalPSK(grpPropertyPSK.ID, so)
 		case k == 0 && len(s.outsiders()) > 0 && len(s.members) < 8:
 			out := s.outsiders()
 			msg, err = m.g.ProposeAdd(s.newKeyPackage(out[rng.IntN(len(out))]), so)
@@ -269,6 +275,7 @@ func (s *grpSim) epoch(step int, repropose map[*grpMember][]Proposal) map[*grpMe
 	if winner.joiner != nil {
 		s.externalJoins++
 		winner.joiner.g = winner.joined
+		winner.joiner.g.SetExternalPSK(grpPropertyPSK.ID, grpPropertyPSK.PSK)
 		stay = append(stay, winner.joiner)
 	} else if w := winner.pc.Welcome; w != nil {
 		for _, c := range s.outsiders() {
@@ -278,7 +285,11 @@ func (s *grpSim) epoch(step int, repropose map[*grpMember][]Proposal) map[*grpMe
 					t.Fatal(err)
 				}
 				if _, ok := w.Welcome.Find(ref); ok {
-					c.join(t, grpRoundTrip(t, w), kpb)
+					g, err := JoinFromWelcome(JoinOptions{GroupOptions: c.opts(), ExternalPSKs: []ExternalPSK{grpPropertyPSK}}, grpRoundTrip(t, w).Welcome, kpb)
+					if err != nil {
+						t.Fatalf("step %d: %s joining: %v", step, c.name, err)
+					}
+					c.g = g
 					stay = append(stay, c)
 					break
 				}
