@@ -18,8 +18,9 @@ type CommitOptions struct {
 	// (a "partial" Commit, RFC 9420 §12.4). By default every Commit
 	// refreshes the committer's path.
 	NoPath bool
-	// OutOfBandTree leaves the ratchet_tree extension out of the GroupInfo;
-	// joiners then need the tree from elsewhere (Group.RatchetTree).
+	// OutOfBandTree leaves the ratchet_tree extension out of the Welcome's
+	// GroupInfo; joiners then need the tree from elsewhere
+	// (Group.RatchetTree, JoinOptions.RatchetTree).
 	OutOfBandTree bool
 }
 

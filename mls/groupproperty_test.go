@@ -41,14 +41,14 @@ func TestGroupProperty(t *testing.T) {
 var grpPropertyPSK = ExternalPSK{ID: []byte("property psk"), PSK: []byte("property psk value")}
 
 type grpSim struct {
-	t       *testing.T
-	rng     *rand.Rand
-	cs      CipherSuite
-	pool    []*grpMember // every client, member or not
-	members []*grpMember // current members
-	removed []*grpMember // removed members with their last state
+	t             *testing.T
+	rng           *rand.Rand
+	cs            CipherSuite
+	pool          []*grpMember // every client, member or not
+	members       []*grpMember // current members
+	removed       []*grpMember // removed members with their last state
 	externalJoins int
-	bundles map[*grpMember][]*KeyPackageBundle
+	bundles       map[*grpMember][]*KeyPackageBundle
 }
 
 func grpProperty(t *testing.T, seed uint64, steps int) {
