@@ -208,3 +208,26 @@ func requireConverged(t testing.TB, ctx context.Context, gid []byte, epoch uint6
 		}
 	}
 }
+
+// waitInHistory waits until text is in n's history of the group; it
+// re-checks on every event n emits (events consumed earlier by other waits
+// do not matter).
+func waitInHistory(t testing.TB, ctx context.Context, n *testNode, gid []byte, text string) {
+	t.Helper()
+	for {
+		h, err := n.History(ctx, gid, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range h {
+			if m.Text == text {
+				return
+			}
+		}
+		select {
+		case <-n.events:
+		case <-ctx.Done():
+			t.Fatalf("%s: waiting for %q in the history: %v", n.ID(), text, ctx.Err())
+		}
+	}
+}
