@@ -56,6 +56,10 @@ type RatchetTree struct {
 	// credSupport[c] those whose capabilities list c, so that the
 	// credential-type rule of RFC 9420 §7.3 costs O(types), not O(members).
 	credUse, credSupport map[CredentialType]int
+	// last is the index of the last non-blank node (-1 if none): every
+	// subtree to its right is blank, which lets resolutions skip the
+	// blank right edge of a tree that is not full without visiting it.
+	last int
 }
 
 // treeOwner is an identity token; it has a size so that distinct
@@ -63,7 +67,7 @@ type RatchetTree struct {
 type treeOwner struct{ _ byte }
 
 const (
-	treePageBits = 8
+	treePageBits = 6
 	treePageSize = 1 << treePageBits
 )
 
@@ -103,7 +107,7 @@ func (t *RatchetTree) newPage() *treePage {
 
 // newEmptyTree returns a tree of leafCount blank leaves.
 func newEmptyTree(cs CipherSuite, leafCount uint32) *RatchetTree {
-	t := &RatchetTree{suite: cs, owner: new(treeOwner),
+	t := &RatchetTree{suite: cs, owner: new(treeOwner), last: -1,
 		credUse: map[CredentialType]int{}, credSupport: map[CredentialType]int{}}
 	t.resize(leafCount)
 	return t
@@ -403,7 +407,7 @@ func (t *RatchetTree) appendResolution(out []NodeIndex, x NodeIndex, excluded []
 			}
 		}
 		return out
-	case x.IsLeaf():
+	case x.IsLeaf() || t.blankBeyond(x):
 		return out
 	}
 	l, _ := x.Left()
@@ -423,7 +427,7 @@ func (t *RatchetTree) resolutionEmpty(x NodeIndex) bool {
 	if !t.at(x).blank() {
 		return false
 	}
-	if x.IsLeaf() {
+	if x.IsLeaf() || t.blankBeyond(x) {
 		return true
 	}
 	l, _ := x.Left()
@@ -451,6 +455,13 @@ func (t *RatchetTree) FilteredDirectPath(l LeafIndex) []NodeIndex {
 		}
 		x = p
 	}
+}
+
+// blankBeyond reports whether the whole subtree under x lies after the
+// last non-blank node.
+func (t *RatchetTree) blankBeyond(x NodeIndex) bool {
+	span := int64(1)<<x.Level() - 1
+	return int64(x)-span > int64(t.last)
 }
 
 // copathChild returns the child of p that is not an ancestor of x (or x).
@@ -506,6 +517,11 @@ func (t *RatchetTree) setNode(x NodeIndex, leaf *LeafNode, parent *ParentNode) {
 		pg.enc[i] = treeKeyTag(enc)
 	}
 	n.leaf, n.parent = leaf, parent
+	if leaf != nil || parent != nil {
+		t.last = max(t.last, int(x))
+	} else if int(x) == t.last {
+		t.findLast()
+	}
 	t.invalidate(x)
 }
 
@@ -520,6 +536,13 @@ func (t *RatchetTree) countCredentials(leaf *LeafNode, d int) {
 		if !slices.Contains(creds[:i], c) { // count a type listed twice once
 			t.credSupport[c] += d
 		}
+	}
+}
+
+// findLast moves last back to the last non-blank node.
+func (t *RatchetTree) findLast() {
+	for t.last >= 0 && t.at(NodeIndex(t.last)).blank() {
+		t.last--
 	}
 }
 
@@ -558,6 +581,9 @@ func (t *RatchetTree) blankDirectPath(l LeafIndex) {
 			pg := t.writable(p)
 			pg.nodes[p&(treePageSize-1)] = treeNode{}
 			pg.enc[p&(treePageSize-1)] = 0
+			if int(p) == t.last {
+				t.findLast()
+			}
 		}
 		t.dropHashes(p)
 		x = p
@@ -653,19 +679,13 @@ func (t *RatchetTree) RemoveLeaf(i LeafIndex) error {
 }
 
 // truncate halves the tree while the right subtree of the root holds no
-// non-blank node; the root itself goes with it, blank or not. The backward
-// scan stops at the last non-blank node, which in a live group is almost
-// always near the right edge.
+// non-blank node; the root itself goes with it, blank or not.
 func (t *RatchetTree) truncate() {
-	for t.leafCount > 1 {
-		last := int(NodeWidth(t.leafCount)) - 1
-		for last >= 0 && t.at(NodeIndex(last)).blank() {
-			last--
-		}
-		if last >= int(t.leafCount) { // right subtree starts after the root at leafCount-1
-			break
-		}
+	// The right subtree starts after the root, at leafCount.
+	for t.leafCount > 1 && t.last < int(t.leafCount) {
 		t.leafCount /= 2
+		t.last = min(t.last, int(NodeWidth(t.leafCount))-1)
+		t.findLast()
 	}
 	t.resize(t.leafCount)
 }

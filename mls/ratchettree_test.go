@@ -226,6 +226,9 @@ func (s *treeSim) check() {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if fresh.last != s.tree.last {
+		tb.Fatalf("last non-blank node %d, a recount gives %d", s.tree.last, fresh.last)
+	}
 	if fresh.LeafCount() != s.tree.LeafCount() || fresh.MemberCount() != s.tree.MemberCount() || s.tree.MemberCount() != len(s.members) {
 		tb.Fatalf("shape: %d/%d leaves, %d/%d/%d members", fresh.LeafCount(), s.tree.LeafCount(), fresh.MemberCount(), s.tree.MemberCount(), len(s.members))
 	}

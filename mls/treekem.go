@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 )
 
@@ -371,7 +372,9 @@ func (t *RatchetTree) planPath(sender LeafIndex, keys [][]byte) (*treePathPlan, 
 
 // treeSaved is a snapshot of the pages a path merge overwrites.
 type treeSaved struct {
-	pages map[int]*treePage
+	pages                map[int]*treePage
+	members, last        int
+	credUse, credSupport map[CredentialType]int
 }
 
 // applyPlan merges a planned path with the sender's new leaf into the tree
@@ -381,7 +384,8 @@ func (t *RatchetTree) applyPlan(pl *treePathPlan, leaf *LeafNode) *treeSaved {
 	// pages holding them are kept as they are, and since a tree never
 	// changes a page it does not own, the tree gets a new owner token so
 	// that the merge copies them instead.
-	s := &treeSaved{pages: map[int]*treePage{}}
+	s := &treeSaved{pages: map[int]*treePage{}, members: t.members, last: t.last,
+		credUse: maps.Clone(t.credUse), credSupport: maps.Clone(t.credSupport)}
 	x := pl.sender.Node()
 	for {
 		s.pages[int(x>>treePageBits)] = t.pages[x>>treePageBits]
@@ -405,6 +409,7 @@ func (t *RatchetTree) restore(s *treeSaved) {
 	for i, pg := range s.pages {
 		t.pages[i] = pg
 	}
+	t.members, t.last, t.credUse, t.credSupport = s.members, s.last, s.credUse, s.credSupport
 }
 
 // checkFreshKeys rejects path keys that already appear in the tree or

@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"testing"
 )
 
@@ -91,7 +92,9 @@ func TestProcessUpdatePathRejects(t *testing.T) {
 		if c.as != nil && !errors.As(err, c.as) {
 			t.Errorf("%s: error %v has the wrong type", c.name, err)
 		}
-		if !bytes.Equal(treeBytes(t, work), orig) || !bytes.Equal(work.TreeHash(), origHash) {
+		if !bytes.Equal(treeBytes(t, work), orig) || !bytes.Equal(work.TreeHash(), origHash) ||
+			work.members != before.members || work.last != before.last ||
+			!maps.Equal(work.credUse, before.credUse) || !maps.Equal(work.credSupport, before.credSupport) {
 			t.Errorf("%s: tree changed by a rejected path", c.name)
 		}
 	}
