@@ -26,6 +26,9 @@ type ExternalJoinOptions struct {
 // Commit of the same epoch won), the returned Group is useless and the join
 // is retried with a fresh GroupInfo.
 func JoinExternal(opts ExternalJoinOptions, gi *GroupInfo, id Identity) (*Group, *MLSMessage, error) {
+	if gi == nil {
+		return nil, nil, fmt.Errorf("%w: no group info", ErrInvalidGroupInfo)
+	}
 	cs := gi.GroupContext.CipherSuite
 	signer, err := newIdentitySigner(cs, &id)
 	if err != nil {

@@ -252,6 +252,9 @@ func (opts *JoinOptions) validateJoinTree(tree *RatchetTree, gc *GroupContext) e
 // JoinFromWelcome joins a group from a Welcome addressed to the KeyPackage
 // of kpb (RFC 9420 §12.4.3.1).
 func JoinFromWelcome(opts JoinOptions, welcome *Welcome, kpb *KeyPackageBundle) (*Group, error) {
+	if welcome == nil || kpb == nil || kpb.KeyPackage == nil {
+		return nil, fmt.Errorf("%w: no welcome or key package", ErrWelcomeNotForUs)
+	}
 	kp := kpb.KeyPackage
 	cs := kp.CipherSuite
 	if welcome.CipherSuite != cs {
