@@ -39,6 +39,13 @@ var (
 	ErrTreeFull = errors.New("mls: ratchet tree is full")
 )
 
+// MaxTreeLeaves bounds the width of a tree, received or grown. A blank node
+// costs one byte on the wire but tens of bytes in memory (node slot, key
+// tags, cached hash), so without a bound a hostile ratchet_tree of a few
+// megabytes of blanks would cost gigabytes; 2^20 leaves is twenty times
+// the largest group Conclave aims at.
+const MaxTreeLeaves = 1 << 20
+
 // RatchetTree is the ratchet tree of a group in one epoch. The zero value
 // is not usable; build one with NewRatchetTree or NewRatchetTreeFromNodes.
 // A RatchetTree is not safe for concurrent use while any goroutine changes
@@ -224,7 +231,7 @@ func NewRatchetTreeFromNodes(cs CipherSuite, nodes TreeNodes) (*RatchetTree, err
 	if nodes[len(nodes)-1] == nil {
 		return nil, fmt.Errorf("%w: last node is blank", ErrInvalidTree)
 	}
-	if uint64(len(nodes)) > uint64(NodeWidth(MaxLeaves)) {
+	if uint64(len(nodes)) > uint64(NodeWidth(MaxTreeLeaves)) {
 		return nil, fmt.Errorf("%w: %d nodes", ErrInvalidTree, len(nodes))
 	}
 	leaves := uint32(1)
@@ -612,7 +619,7 @@ func (t *RatchetTree) AddLeaf(leaf *LeafNode) (LeafIndex, error) {
 	}
 	i := t.FreeLeaf()
 	if uint32(i) == t.leafCount {
-		if t.leafCount >= MaxLeaves {
+		if t.leafCount >= MaxTreeLeaves {
 			return 0, ErrTreeFull
 		}
 		t.extend()

@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -412,5 +413,14 @@ func TestNewRatchetTreeFromNodesRejects(t *testing.T) {
 	}
 	if _, err := NewRatchetTreeFromNodes(CipherSuite(0x7777), nodes); err == nil {
 		t.Error("unknown suite accepted")
+	}
+}
+
+func TestNewRatchetTreeFromNodesTooWide(t *testing.T) {
+	s := newTreeSim(t, 6)
+	nodes := make(TreeNodes, NodeWidth(MaxTreeLeaves)+2)
+	nodes[len(nodes)-1] = &Node{Leaf: s.tree.Leaf(0)}
+	if _, err := NewRatchetTreeFromNodes(s.cs, nodes); !errors.Is(err, ErrInvalidTree) {
+		t.Fatalf("tree wider than MaxTreeLeaves: %v", err)
 	}
 }
