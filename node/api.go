@@ -269,18 +269,18 @@ func (n *Node) checkKeyPackage(g *group, want identity.ID, b []byte) (*mls.KeyPa
 
 // onWelcome handles a Welcome delivered to this node.
 func (n *Node) onWelcome(from peer.ID, groupID, welcome []byte) error {
+	var m mls.MLSMessage
+	if err := m.Unmarshal(welcome); err != nil || m.Welcome == nil {
+		return fmt.Errorf("node: Welcome does not parse (%v): %w", err, gossip.ErrBadRequest)
+	}
 	if g, ok := n.st.groups[string(groupID)]; ok && !g.inactive {
 		return nil // already joined: a repeated delivery
 	}
 	if _, ok := n.st.invitations[string(groupID)]; ok {
 		return nil
 	}
-	var m mls.MLSMessage
-	if err := m.Unmarshal(welcome); err != nil || m.Welcome == nil {
-		return fmt.Errorf("node: Welcome does not parse (%v)", err)
-	}
 	if _, ok := n.st.pool.findWelcomeKeyPackage(m.Welcome); !ok {
-		return fmt.Errorf("node: Welcome is not addressed to any of this node's KeyPackages")
+		return fmt.Errorf("node: Welcome is not addressed to any of this node's KeyPackages: %w", gossip.ErrNotFound)
 	}
 	inv := &invitation{Invitation: Invitation{GroupID: bytes.Clone(groupID), From: from.String(), ReceivedAt: n.clock.Now()}, welcome: bytes.Clone(welcome)}
 	if n.opts.AutoAccept {
