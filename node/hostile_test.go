@@ -26,7 +26,7 @@ func TestHostileInput(t *testing.T) {
 	}
 
 	forged := consensus.Message{Type: consensus.MsgDecide, Epoch: 1, From: 0, Ballot: consensus.Ballot{Round: 2, Leaf: 0},
-		Value: commitValue{Commit: []byte{0, 1, 2}}.marshal(),
+		Value:       commitValue{Commit: []byte{0, 1, 2}}.marshal(),
 		Certificate: &consensus.Certificate{Ballot: consensus.Ballot{Round: 2, Leaf: 0}, Votes: []consensus.Vote{{Leaf: 0, Signature: make([]byte, 64)}, {Leaf: 1, Signature: make([]byte, 64)}}}}
 	forgedBytes, err := forged.MarshalBinary()
 	if err != nil {
