@@ -316,7 +316,12 @@ func TestPartition(t *testing.T) {
 	}
 	connect(t, nets[0], nets[2])
 	connect(t, nets[1], nets[3])
-	for _, g := range groups {
+	// Every host must have gossip streams to its new neighbours (pubsub
+	// lists a topic peer only once it can send to it) before publishing.
+	for i, g := range groups {
+		if err := eventually(ctx, func() bool { return len(g.Peers()) == 2 }); err != nil {
+			t.Fatalf("host %d: topic peers %v after healing", i, g.Peers())
+		}
 		if err := g.WaitMesh(ctx, 2); err != nil {
 			t.Fatal(err)
 		}
