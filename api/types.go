@@ -1,0 +1,199 @@
+package api
+
+import (
+	"encoding/hex"
+	"time"
+
+	"github.com/conclave-im/conclave/node"
+)
+
+// Version is the API version in every path.
+const Version = "v1"
+
+// Identity is the daemon's node identity.
+type Identity struct {
+	PeerID string `json:"peer_id"`
+	// Addrs are full multiaddrs, /p2p/<peer ID> included, that other nodes
+	// can dial.
+	Addrs []string `json:"addrs"`
+	// Fingerprint is this identity's half of every safety code.
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Status summarises the running daemon.
+type Status struct {
+	Identity
+	StartedAt   time.Time `json:"started_at"`
+	Groups      int       `json:"groups"`
+	Invitations int       `json:"invitations"`
+	// Peers counts the distinct peers subscribed to any of this node's
+	// group topics.
+	Peers int `json:"peers"`
+}
+
+// Group is one group as this node sees it.
+type Group struct {
+	ID                 string   `json:"id"`
+	Epoch              uint64   `json:"epoch"`
+	EpochAuthenticator string   `json:"epoch_authenticator"`
+	Active             bool     `json:"active"`
+	Members            []Member `json:"members"`
+}
+
+// Member is one member of a group.
+type Member struct {
+	Leaf      uint32 `json:"leaf"`
+	PeerID    string `json:"peer_id,omitempty"`
+	Assurance string `json:"assurance"`
+	Self      bool   `json:"self"`
+	// SafetyCode is the code this node and the member compare out of band;
+	// empty for this node itself and for unverified credentials.
+	SafetyCode string `json:"safety_code,omitempty"`
+}
+
+// Invitation is a Welcome waiting for accept or decline.
+type Invitation struct {
+	GroupID    string    `json:"group_id"`
+	From       string    `json:"from"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// Message kinds.
+const (
+	KindText  = "text"
+	KindEvent = "event" // a membership change the node recorded
+	KindOther = "other" // a content type this version does not know
+)
+
+// Message is one entry of a group's history.
+type Message struct {
+	GroupID    string    `json:"group_id"`
+	Seq        uint64    `json:"seq"`
+	ID         string    `json:"id"`
+	Sender     string    `json:"sender,omitempty"`
+	Epoch      uint64    `json:"epoch"`
+	SentAt     time.Time `json:"sent_at"`
+	ReceivedAt time.Time `json:"received_at"`
+	ReplyTo    string    `json:"reply_to,omitempty"`
+	Kind       string    `json:"kind"`
+	Text       string    `json:"text"`
+	Own        bool      `json:"own"`
+}
+
+// GroupPeers lists the peers subscribed to one group's topic.
+type GroupPeers struct {
+	GroupID string   `json:"group_id"`
+	Peers   []string `json:"peers"`
+}
+
+// Event types on the event stream.
+const (
+	EventMessage      = "message"
+	EventInvitation   = "invitation"
+	EventGroupJoined  = "group_joined"
+	EventGroupLeft    = "group_left"
+	EventEpochChanged = "epoch_changed"
+)
+
+// Event is one entry of the event stream (GET /v1/events). Type says which
+// of the other fields are set.
+type Event struct {
+	Type       string      `json:"type"`
+	GroupID    string      `json:"group_id"`
+	Epoch      uint64      `json:"epoch,omitempty"`
+	Message    *Message    `json:"message,omitempty"`
+	Invitation *Invitation `json:"invitation,omitempty"`
+	Added      []string    `json:"added,omitempty"`
+	Removed    []string    `json:"removed,omitempty"`
+}
+
+// Request bodies.
+type (
+	// SendRequest is the body of POST /v1/groups/{id}/messages.
+	SendRequest struct {
+		Text    string `json:"text"`
+		ReplyTo string `json:"reply_to,omitempty"` // hex message ID
+	}
+	// PeerRequest is the body of invite and remove.
+	PeerRequest struct {
+		Peer string `json:"peer"`
+	}
+	// ConnectRequest is the body of POST /v1/peers/connect: multiaddrs of
+	// one peer, each ending in /p2p/<peer ID>.
+	ConnectRequest struct {
+		Addrs []string `json:"addrs"`
+	}
+	// CreatedGroup is the response of POST /v1/groups.
+	CreatedGroup struct {
+		ID string `json:"id"`
+	}
+)
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is a machine-readable code and a human message.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes.
+const (
+	CodeBadRequest     = "bad_request"
+	CodeUnauthorized   = "unauthorized"
+	CodeForbidden      = "forbidden"
+	CodeNotFound       = "not_found"
+	CodeConflict       = "conflict"
+	CodeTooLarge       = "too_large"
+	CodeUnavailable    = "unavailable"
+	CodeTimeout        = "timeout"
+	CodeInternal       = "internal"
+	CodeMethodNotAllow = "method_not_allowed"
+)
+
+func messageFrom(m node.Message) Message {
+	out := Message{
+		GroupID: hex.EncodeToString(m.GroupID), Seq: m.Seq, ID: hex.EncodeToString(m.ID[:]),
+		Sender: m.Sender, Epoch: m.Epoch, SentAt: m.SentAt, ReceivedAt: m.ReceivedAt,
+		Text: m.Text, Own: m.Own,
+	}
+	if len(m.ReplyTo) > 0 {
+		out.ReplyTo = hex.EncodeToString(m.ReplyTo)
+	}
+	switch m.Type {
+	case node.ContentText:
+		out.Kind = KindText
+	case node.ContentEvent:
+		out.Kind = KindEvent
+	default:
+		out.Kind = KindOther
+	}
+	return out
+}
+
+func invitationFrom(inv node.Invitation) Invitation {
+	return Invitation{GroupID: hex.EncodeToString(inv.GroupID), From: inv.From, ReceivedAt: inv.ReceivedAt}
+}
+
+// eventFrom converts a node event; ok is false for events the API does not
+// carry.
+func eventFrom(e node.Event) (Event, bool) {
+	switch e := e.(type) {
+	case node.MessageReceived:
+		m := messageFrom(e.Message)
+		return Event{Type: EventMessage, GroupID: m.GroupID, Epoch: m.Epoch, Message: &m}, true
+	case node.InvitationReceived:
+		inv := invitationFrom(e.Invitation)
+		return Event{Type: EventInvitation, GroupID: inv.GroupID, Invitation: &inv}, true
+	case node.GroupJoined:
+		return Event{Type: EventGroupJoined, GroupID: hex.EncodeToString(e.GroupID), Epoch: e.Epoch}, true
+	case node.GroupLeft:
+		return Event{Type: EventGroupLeft, GroupID: hex.EncodeToString(e.GroupID), Epoch: e.Epoch}, true
+	case node.EpochChanged:
+		return Event{Type: EventEpochChanged, GroupID: hex.EncodeToString(e.GroupID), Epoch: e.Epoch, Added: e.Added, Removed: e.Removed}, true
+	}
+	return Event{}, false
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/conclave-im/conclave/api"
+)
+
+func (a *app) groupCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "group",
+		Short: "Create groups, invite and remove members, show groups",
+		Long: `Create groups, invite and remove members, show groups.
+
+GROUP is a group ID, or any unique prefix of it (at least 4 hex digits).`,
+	}
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "create",
+			Short: "Create a group with you as its only member; prints its ID",
+			Args:  noArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
+					id, err := c.CreateGroup(ctx)
+					if err != nil {
+						return err
+					}
+					return a.output(api.CreatedGroup{ID: id}, func(w io.Writer) { fmt.Fprintln(w, id) })
+				})
+			},
+		},
+		&cobra.Command{
+			Use:   "list",
+			Short: "List your groups",
+			Args:  noArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
+					gs, err := c.Groups(ctx)
+					if err != nil {
+						return err
+					}
+					return a.output(gs, func(w io.Writer) {
+						if len(gs) == 0 {
+							fmt.Fprintln(w, "no groups: create one with 'conclave group create'")
+						}
+						for _, g := range gs {
+							state := ""
+							if !g.Active {
+								state = " (left)"
+							}
+							fmt.Fprintf(w, "%s  epoch %d  %d members%s\n", g.ID, g.Epoch, len(g.Members), state)
+						}
+					})
+				})
+			},
+		},
+		&cobra.Command{
+			Use:   "info GROUP",
+			Short: "Show a group: epoch, epoch authenticator, members and their safety codes",
+			Args:  exactArgs(1, "GROUP"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
+					g, err := c.Group(ctx, args[0])
+					if err != nil {
+						return err
+					}
+					return a.output(g, func(w io.Writer) { printGroup(w, g, true) })
+				})
+			},
+		},
+		&cobra.Command{
+			Use:   "members GROUP",
+			Short: "List a group's members",
+			Args:  exactArgs(1, "GROUP"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
+					g, err := c.Group(ctx, args[0])
+					if err != nil {
+						return err
+					}
+					return a.output(g.Members, func(w io.Writer) { printMembers(w, g.Members, false) })
+				})
+			},
+		},
+		&cobra.Command{
+			Use:   "invite GROUP PEER",
+			Short: "Add a peer to a group; returns once the group has agreed on it",
+			Long: `Add a peer (by peer ID) to a group. The daemon fetches one of the peer's
+KeyPackages, so the peer must be reachable: on one LAN mDNS finds it,
+otherwise connect first with 'conclave peers connect ADDR'. The peer then
+sees the invitation in 'conclave invites list'.`,
+			Args: exactArgs(2, "GROUP and PEER"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
+					g, err := c.Invite(ctx, args[0], args[1])
+					if err != nil {
+						return err
+					}
+					return a.output(g, func(w io.Writer) {
+						fmt.Fprintf(w, "invited %s to %s (epoch %d)\n", args[1], g.ID, g.Epoch)
+					})
+				})
+			},
+		},
+		&cobra.Command{
+			Use:   "remove GROUP PEER",
+			Short: "Remove a member from a group; returns once the group has agreed on it",
+			Args:  exactArgs(2, "GROUP and PEER"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
+					g, err := c.Remove(ctx, args[0], args[1])
+					if err != nil {
+						return err
+					}
+					return a.output(g, func(w io.Writer) {
+						fmt.Fprintf(w, "removed %s from %s (epoch %d)\n", args[1], g.ID, g.Epoch)
+					})
+				})
+			},
+		},
+	)
+	return cmd
+}
+
+func printGroup(w io.Writer, g api.Group, codes bool) {
+	state := "member"
+	if !g.Active {
+		state = "no longer a member"
+	}
+	fmt.Fprintf(w, "group:               %s\n", g.ID)
+	fmt.Fprintf(w, "state:               %s\n", state)
+	fmt.Fprintf(w, "epoch:               %d\n", g.Epoch)
+	fmt.Fprintf(w, "epoch authenticator: %s\n", g.EpochAuthenticator)
+	fmt.Fprintf(w, "members (%d):\n", len(g.Members))
+	printMembers(w, g.Members, codes)
+}
+
+func printMembers(w io.Writer, ms []api.Member, codes bool) {
+	for _, m := range ms {
+		name := m.PeerID
+		if name == "" {
+			name = "(" + m.Assurance + " credential)"
+		}
+		if m.Self {
+			name += " (you)"
+		}
+		fmt.Fprintf(w, "  %s\n", name)
+		if codes && m.SafetyCode != "" {
+			fmt.Fprintf(w, "    safety code: %s\n", m.SafetyCode)
+		}
+	}
+}
