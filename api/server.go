@@ -482,7 +482,10 @@ func (s *Server) decline(w http.ResponseWriter, r *http.Request) {
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	var filter string
 	if v := r.URL.Query().Get("group"); v != "" {
-		gid, err := s.resolveGroup(r.Context(), v, true)
+		gid, err := s.resolveGroup(r.Context(), v, false)
+		if errors.Is(err, node.ErrUnknownGroup) {
+			gid, err = s.resolveGroup(r.Context(), v, true)
+		}
 		if err != nil {
 			writeNodeError(w, err)
 			return
