@@ -26,6 +26,9 @@ type group struct {
 
 	topic      *gossip.Group
 	stopReader context.CancelFunc
+	// out feeds the group's publisher goroutine, which publishes in order
+	// so that members receive this node's messages in the order sent.
+	out chan outbound
 
 	// cur decides the Commit that ends the current epoch; prev is the
 	// decided instance of the epoch before, kept to answer members that
@@ -76,6 +79,12 @@ func (o *op) finish(err error) {
 	case o.done <- err:
 	default:
 	}
+}
+
+type outbound struct {
+	kind    gossip.Kind
+	payload []byte
+	done    func(error) // run on the loop, if set
 }
 
 type earlyMessage struct {
@@ -187,7 +196,20 @@ func (n *Node) attachGroup(g *group) error {
 	rctx, cancel := context.WithCancel(n.ctx)
 	g.stopReader = cancel
 	gid := bytes.Clone(g.id)
-	n.wg.Add(1)
+	out := make(chan outbound, 4096)
+	g.out = out
+	n.wg.Add(2)
+	go func() {
+		defer n.wg.Done()
+		for {
+			select {
+			case ob := <-out:
+				n.publishNow(rctx, t, ob)
+			case <-rctx.Done():
+				return
+			}
+		}
+	}()
 	go func() {
 		defer n.wg.Done()
 		for {
@@ -239,6 +261,7 @@ func (n *Node) detach(g *group) {
 		g.topic.Leave()
 		g.topic = nil
 	}
+	g.out = nil
 }
 
 // newInstance creates the consensus instance of g's current epoch, restoring
@@ -406,27 +429,35 @@ func (n *Node) sendConsensus(g *group, ei *epochInstance, env consensus.Envelope
 	})
 }
 
-// publish puts payload on g's topic from a background goroutine; done, if
-// set, runs on the loop with the outcome.
+// publish queues payload for g's topic; done, if set, runs on the loop
+// with the outcome. The loop never waits: if the queue is full the payload
+// is published from a goroutine of its own (possibly out of order).
 func (n *Node) publish(g *group, kind gossip.Kind, payload []byte, done func(error)) {
-	t := g.topic
-	if t == nil {
+	if g.topic == nil || g.out == nil {
 		if done != nil {
 			done(ErrGroupInactive)
 		}
 		return
 	}
-	n.goAsync(func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		err := t.Publish(ctx, kind, payload)
-		if err != nil {
-			n.log.Debug("publish failed", "err", err)
-		}
-		if done != nil {
-			n.post(func() { done(err) })
-		}
-	})
+	ob := outbound{kind: kind, payload: payload, done: done}
+	select {
+	case g.out <- ob:
+	default:
+		t := g.topic
+		n.goAsync(func(ctx context.Context) { n.publishNow(ctx, t, ob) })
+	}
+}
+
+func (n *Node) publishNow(ctx context.Context, t *gossip.Group, ob outbound) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := t.Publish(ctx, ob.kind, ob.payload)
+	if err != nil {
+		n.log.Debug("publish failed", "err", err)
+	}
+	if ob.done != nil {
+		n.post(func() { ob.done(err) })
+	}
 }
 
 // validateValue is the consensus Validator: the value must carry a Commit
