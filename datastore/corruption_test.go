@@ -125,3 +125,50 @@ func TestUnknownKeysAreReported(t *testing.T) {
 		t.Fatalf("Open with an unknown key: %v", err)
 	}
 }
+
+// On Pebble, Open skips the bulk namespaces without reading them, yet still
+// checks every critical record and notices keys outside the layout.
+func TestOpenVerifiesPebbleStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	gid := []byte("g")
+	if err := s.Groups().Create(ctx, NewGroup{GroupID: gid, State: []byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.History().Append(ctx, gid, []HistoryEntry{{Body: []byte("a")}, {Body: []byte("b")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Contacts().Put(ctx, Contact{PeerID: []byte("p")}); err != nil {
+		t.Fatal(err)
+	}
+	histKey := nsHistory + s.keys.group(gid) + "/" + hex64(1)
+	contactKey := s.keys.contactKey([]byte("p"))
+	damage := func(key string) {
+		t.Helper()
+		v, err := s.ds.Get(ctx, ds.RawKey(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v[len(v)-1] ^= 1
+		if err := s.ds.Put(ctx, ds.RawKey(key), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damage(histKey)
+	s.Close()
+	s = openDir(t, dir) // damaged history: found when read, not at Open
+	rep, err := s.Verify(ctx)
+	if err != nil || len(rep.Damaged) != 1 || rep.Damaged[0].Key != histKey {
+		t.Fatalf("Verify: %+v, %v", rep, err)
+	}
+	damage(contactKey)
+	if err := s.ds.Put(ctx, ds.RawKey("/v1/zzz/1"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(ctx, Options{Dir: dir, Logger: quiet})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), contactKey) || !strings.Contains(err.Error(), "/v1/zzz/1") || strings.Contains(err.Error(), histKey) {
+		t.Fatalf("Open: %v", err)
+	}
+}
