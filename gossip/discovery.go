@@ -108,8 +108,14 @@ func (n *Network) mdnsFound(ai peer.AddrInfo) {
 // FindPeer looks up a peer's addresses: first among connected peers and the
 // peerstore, then in the DHT.
 func (n *Network) FindPeer(ctx context.Context, id peer.ID) (peer.AddrInfo, error) {
-	if len(n.host.Network().ConnsToPeer(id)) > 0 {
-		return n.host.Peerstore().PeerInfo(id), nil
+	if conns := n.host.Network().ConnsToPeer(id); len(conns) > 0 {
+		ai := n.host.Peerstore().PeerInfo(id)
+		if len(ai.Addrs) == 0 {
+			for _, c := range conns {
+				ai.Addrs = append(ai.Addrs, c.RemoteMultiaddr())
+			}
+		}
+		return ai, nil
 	}
 	if n.dht == nil {
 		return peer.AddrInfo{}, ErrNoDHT

@@ -75,7 +75,8 @@ func TestHostileGossip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ah, aps := newRawPubsub(t, false, pubsub.WithMaxMessageSize(2<<20))
+	sent := &sentCounter{}
+	ah, aps := newRawPubsub(t, false, pubsub.WithMaxMessageSize(2<<20), pubsub.WithRawTracer(sent))
 	at, err := aps.Join(Topic(gid))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func TestHostileGossip(t *testing.T) {
 	if _, err := at.Subscribe(); err != nil {
 		t.Fatal(err)
 	}
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testCtx(t, 50*time.Second)
 	if err := ah.Connect(ctx, victim.AddrInfo()); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,8 @@ func TestHostileGossip(t *testing.T) {
 		return both(DropGraylisted) > 0
 	})
 	if err != nil {
-		t.Fatalf("attacker never graylisted: victim %v, honest %v", drops(victim), drops(honest))
+		t.Fatalf("attacker never graylisted: victim %v, honest %v; attacker sent %d, dropped %d, connected %v, topic peers %v",
+			drops(victim), drops(honest), sent.sends.Load(), sent.drops.Load(), ah.Network().Connectedness(victim.ID()), at.ListPeers())
 	}
 }
 

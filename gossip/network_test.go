@@ -115,6 +115,9 @@ func TestDHTFindPeerAndRendezvous(t *testing.T) {
 
 	// Host 1 knows only the bootstrap host; it finds host 9 through the DHT.
 	seeker, target := nets[1], nets[hosts-1]
+	// Forget everything the seeker may have learnt about the target from
+	// DHT traffic, so the lookup has to go through the DHT.
+	seeker.Host().Network().ClosePeer(target.ID())
 	seeker.Host().Peerstore().ClearAddrs(target.ID())
 	ai, err := seeker.FindPeer(ctx, target.ID())
 	if err != nil {
