@@ -1,0 +1,55 @@
+// Command mls-interop serves the MLS working group's interop protocol (the
+// MLSClient gRPC service of mls_client.proto) on top of Conclave's mls
+// package, so that the working group's test runner can drive Conclave
+// against other MLS implementations:
+//
+//	mls-interop -port 50051
+//
+// The server keeps every state in memory and is meant for testing only: it
+// returns private keys on request, as the protocol asks.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"google.golang.org/grpc"
+
+	"github.com/conclave-im/conclave/internal/interop"
+	"github.com/conclave-im/conclave/internal/interop/mlsclientpb"
+	"github.com/conclave-im/conclave/mls"
+)
+
+func main() {
+	port := flag.Int("port", 50051, "TCP port to listen on")
+	host := flag.String("host", "", "address to listen on (default: all)")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := serve(*host, *port, log); err != nil {
+		log.Error("mls-interop", "err", err)
+		os.Exit(1)
+	}
+}
+
+func serve(host string, port int, log *slog.Logger) error {
+	lis, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer()
+	mlsclientpb.RegisterMLSClientServer(srv, interop.NewService(&mls.Config{}, log))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		srv.GracefulStop()
+	}()
+	log.Info("mls-interop listening", "addr", lis.Addr().String(), "name", interop.Name)
+	return srv.Serve(lis)
+}
