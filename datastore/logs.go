@@ -382,7 +382,9 @@ type Outbox struct{ s *Store }
 // Outbox returns the outbox.
 func (s *Store) Outbox() Outbox { return Outbox{s} }
 
-// Add stores a new item, assigns its ID and returns it. Synced.
+// Add stores a new item, assigns its ID and returns it. Synced. IDs
+// increase from the highest stored one; once the outbox is empty, a restart
+// may hand out an ID again.
 func (o Outbox) Add(ctx context.Context, item OutboxItem) (uint64, error) {
 	s := o.s
 	if err := s.enter(); err != nil {
