@@ -57,6 +57,12 @@ fuzz:
 sim:
 	$(GO) test -count=1 -timeout 60m -run 'TestSimulation' ./consensus/... -args -seeds $(SEEDS)
 
+## interop: the MLS working group's interop scenarios (testdata/interop) for every cipher suite,
+## against two loopback instances of the mls-interop server; INTEROP_ARGS e.g. "-suite 1 -scenario commit"
+.PHONY: interop
+interop:
+	$(GO) run ./cmd/mls-interop-driver $(INTEROP_ARGS)
+
 ## lint: gofmt, go vet and staticcheck
 lint: tools
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
