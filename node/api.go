@@ -673,3 +673,37 @@ func (n *Node) TopicPeers(ctx context.Context, groupID []byte) ([]string, error)
 		return out, nil
 	})
 }
+
+// Leave asks the group to remove this node: it proposes its own removal,
+// which another member commits through consensus (a member cannot commit
+// its own removal). It returns once the removal is decided and merged.
+func (n *Node) Leave(ctx context.Context, groupID []byte) error {
+	done, err := call(ctx, n, func() (chan error, error) {
+		g, err := n.activeGroup(groupID)
+		if err != nil {
+			return nil, err
+		}
+		if len(g.mls.Members()) < 2 {
+			return nil, errors.New("node: the last member cannot leave a group")
+		}
+		if g.leaving == nil {
+			g.leaving = make(chan error, 1)
+			if err := n.proposeLeave(g); err != nil {
+				g.leaving = nil
+				return nil, err
+			}
+		}
+		return g.leaving, nil
+	})
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrClosed
+	}
+}

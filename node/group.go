@@ -44,6 +44,14 @@ type group struct {
 	earlyBytes int
 
 	inactive bool // removed from the group
+
+	// proposalsSince is when a standalone proposal by another member (a
+	// member leaving) was first cached in this epoch; the node commits
+	// cached proposals once they waited Commits.CommitPendingAfter.
+	proposalsSince time.Time
+	// leaving holds the Leave call waiting for this node's removal; the
+	// self-removal is proposed again in every epoch until it is committed.
+	leaving chan error
 }
 
 // epochInstance is the consensus instance of one epoch with what the node
@@ -664,6 +672,12 @@ func (n *Node) applyDecision(g *group, ei *epochInstance, d *consensus.Decision)
 		g.inactive = true
 		return
 	}
+	g.proposalsSince = time.Time{}
+	if g.leaving != nil {
+		if err := n.proposeLeave(g); err != nil {
+			n.log.Error("proposing to leave again", "err", err)
+		}
+	}
 	n.replayEarly(g)
 	n.tryCommit(g)
 }
@@ -694,6 +708,10 @@ func (n *Node) leaveGroup(g *group, epoch uint64) {
 		n.log.Error("delete state of a group left", "err", err)
 	}
 	delete(n.st.groups, string(g.id))
+	if g.leaving != nil {
+		g.leaving <- nil
+		g.leaving = nil
+	}
 	n.emit(GroupLeft{GroupID: bytes.Clone(g.id), Epoch: epoch})
 }
 
@@ -851,6 +869,10 @@ func (n *Node) handleMLS(g *group, payload []byte) {
 		n.log.Error("received message not kept", "err", err)
 		return
 	}
+	if r.Kind == mls.ReceivedProposal {
+		n.onProposal(g, r)
+		return
+	}
 	if r.Kind != mls.ReceivedApplication || len(r.ApplicationData) == 0 {
 		n.log.Debug("dropped a handshake message outside consensus", "kind", r.Kind)
 		return
@@ -934,11 +956,48 @@ func (n *Node) replayEarly(g *group) {
 
 // onTick advances every group's consensus clock.
 func (n *Node) onTick() {
+	now := n.clock.Now()
 	for _, g := range n.st.groups {
 		if g.inactive || g.cur == nil {
 			continue
 		}
 		g.cur.inst.Tick()
 		n.drain(g, g.cur)
+		if !g.proposalsSince.IsZero() && now.Sub(g.proposalsSince) >= n.prof.Commits.CommitPendingAfter && g.active == nil && len(g.ops) == 0 {
+			g.proposalsSince = time.Time{}
+			g.ops = append(g.ops, &op{desc: "commit pending proposals", proposals: []mls.Proposal{}, done: make(chan error, 1)})
+			n.tryCommit(g)
+		}
 	}
+}
+
+// onProposal handles a standalone proposal of another member, which mls
+// validated and cached. The profile allows members to propose only their
+// own removal outside a Commit; it is committed after CommitPendingAfter.
+func (n *Node) onProposal(g *group, r *mls.Received) {
+	p := r.Proposal
+	if p == nil || r.Sender.Type != mls.SenderTypeMember || p.Type != mls.ProposalTypeRemove || p.Removed != r.Sender.LeafIndex {
+		n.log.Debug("ignored a standalone proposal other than a member leaving")
+		return
+	}
+	if g.proposalsSince.IsZero() {
+		g.proposalsSince = n.clock.Now()
+	}
+}
+
+// proposeLeave sends this member's proposal to remove itself.
+func (n *Node) proposeLeave(g *group) error {
+	m, err := g.mls.ProposeRemove(g.mls.OwnLeaf(), &mls.SendOptions{Encrypt: n.prof.Messages.EncryptHandshake})
+	if err != nil {
+		return fmt.Errorf("node: leave: %w", err)
+	}
+	if err := n.saveState(g); err != nil {
+		return err
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		return fmt.Errorf("node: leave: %w", err)
+	}
+	n.publish(g, gossip.KindGroupMessage, append([]byte{tagMLS}, b...), nil)
+	return nil
 }

@@ -118,3 +118,39 @@ func TestConcurrentInvites(t *testing.T) {
 		waitText(t, ctx, n, gid, "hi all")
 	}
 }
+
+// TestLeave: a member asks to leave; another member commits its removal
+// after CommitPendingAfter, through consensus, and the rest go on.
+func TestLeave(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	opts := func() Options {
+		o := testOptions("")
+		o.Profile.Commits.CommitPendingAfter = 200 * time.Millisecond
+		return o
+	}
+	a, b, c := startNode(t, opts()), startNode(t, opts()), startNode(t, opts())
+	connectAll(t, ctx, a, b, c)
+	gid := formGroup(t, ctx, a, b, c)
+	waitTopicPeers(t, ctx, gid, a, b, c)
+
+	if err := c.Leave(ctx, gid); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	if _, err := c.Group(ctx, gid); !errors.Is(err, ErrUnknownGroup) {
+		t.Fatalf("left member still has the group: %v", err)
+	}
+	waitEvent(t, ctx, a, "c's removal", func(e Event) bool {
+		ch, ok := e.(EpochChanged)
+		return ok && bytes.Equal(ch.GroupID, gid) && len(ch.Removed) == 1 && ch.Removed[0] == c.ID()
+	})
+	waitEvent(t, ctx, b, "c's removal", func(e Event) bool {
+		ch, ok := e.(EpochChanged)
+		return ok && bytes.Equal(ch.GroupID, gid) && len(ch.Removed) == 1
+	})
+	requireConverged(t, ctx, gid, 3, a, b)
+	if _, err := b.Send(ctx, gid, "bye c", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, a, gid, "bye c")
+}
