@@ -81,7 +81,7 @@ func (n *Node) CreateGroup(ctx context.Context) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: new group: %w", err)
 		}
-		g := &group{id: gid, mls: mg, sigPriv: sigPriv}
+		g := &group{id: gid, mls: mg, sigPriv: sigPriv, lastUpdate: n.clock.Now()}
 		rec, err := g.record()
 		if err != nil {
 			return nil, err
@@ -335,7 +335,7 @@ func (n *Node) join(inv *invitation) error {
 			seen[li.ID] = true
 		}
 	}
-	g := &group{id: mg.GroupID(), mls: mg, sigPriv: bytes.Clone(kpb.SignaturePrivateKey)}
+	g := &group{id: mg.GroupID(), mls: mg, sigPriv: bytes.Clone(kpb.SignaturePrivateKey), lastUpdate: n.clock.Now()}
 	rec, err := g.record()
 	if err != nil {
 		return err

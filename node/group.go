@@ -45,6 +45,11 @@ type group struct {
 
 	inactive bool // removed from the group
 
+	// lastUpdate is when this member's leaf keys were last refreshed (it
+	// joined, or a Commit of its own, which always carries a path, was
+	// merged); the node commits an update every Commits.LeafUpdateInterval.
+	lastUpdate time.Time
+
 	// proposalsSince is when a standalone proposal by another member (a
 	// member leaving) was first cached in this epoch; the node commits
 	// cached proposals once they waited Commits.CommitPendingAfter.
@@ -110,39 +115,50 @@ const (
 
 // groupRecord is the node's stored state of a group (datastore's opaque
 // GroupState.State): the member's signature key, which mls keeps inside its
-// own state without an accessor, and the mls state.
+// own state without an accessor, when its leaf was last refreshed, and the
+// mls state.
 //
-//	struct { uint8 version = 1; opaque sig_priv<u32>; opaque mls_state<u32>; }
+//	struct {
+//	    uint8  version = 1;
+//	    uint64 last_update;        // Unix milliseconds
+//	    opaque sig_priv<u32>;
+//	    opaque mls_state<u32>;
+//	}
 func (g *group) record() ([]byte, error) {
 	st, err := g.mls.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("node: encode group state: %w", err)
 	}
-	b := make([]byte, 0, 9+len(g.sigPriv)+len(st))
+	b := make([]byte, 0, 17+len(g.sigPriv)+len(st))
 	b = append(b, 1)
+	b = binary.BigEndian.AppendUint64(b, uint64(g.lastUpdate.UnixMilli()))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(g.sigPriv)))
 	b = append(b, g.sigPriv...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(st)))
 	return append(b, st...), nil
 }
 
-func parseGroupRecord(b []byte) (sigPriv, state []byte, err error) {
+func parseGroupRecord(b []byte) (lastUpdate time.Time, sigPriv, state []byte, err error) {
 	bad := errors.New("node: malformed group record")
-	if len(b) < 9 || b[0] != 1 {
-		return nil, nil, bad
+	if len(b) < 17 || b[0] != 1 {
+		return time.Time{}, nil, nil, bad
 	}
-	sl := uint64(binary.BigEndian.Uint32(b[1:]))
-	b = b[5:]
+	ms := binary.BigEndian.Uint64(b[1:])
+	if ms > 1<<62 {
+		return time.Time{}, nil, nil, bad
+	}
+	sl := uint64(binary.BigEndian.Uint32(b[9:]))
+	b = b[13:]
 	if uint64(len(b)) < sl+4 {
-		return nil, nil, bad
+		return time.Time{}, nil, nil, bad
 	}
 	sigPriv, b = b[:sl], b[sl:]
 	ml := uint64(binary.BigEndian.Uint32(b))
 	b = b[4:]
 	if uint64(len(b)) != ml {
-		return nil, nil, bad
+		return time.Time{}, nil, nil, bad
 	}
-	return sigPriv, b, nil
+	return time.UnixMilli(int64(ms)), sigPriv, b, nil
 }
 
 // saveState stores the group state within its epoch (after a ratchet moved
@@ -171,7 +187,7 @@ func (n *Node) loadGroups(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("node: load group %x: %w", gi.GroupID, err)
 		}
-		sigPriv, state, err := parseGroupRecord(st.State)
+		lastUpdate, sigPriv, state, err := parseGroupRecord(st.State)
 		if err != nil {
 			return fmt.Errorf("node: group %x: %w", gi.GroupID, err)
 		}
@@ -179,7 +195,7 @@ func (n *Node) loadGroups(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("node: group %x: %w", gi.GroupID, err)
 		}
-		g := &group{id: mg.GroupID(), mls: mg, sigPriv: bytes.Clone(sigPriv)}
+		g := &group{id: mg.GroupID(), mls: mg, sigPriv: bytes.Clone(sigPriv), lastUpdate: lastUpdate}
 		if !mg.Active() {
 			g.inactive = true
 		}
@@ -619,6 +635,9 @@ func (n *Node) applyDecision(g *group, ei *epochInstance, d *consensus.Decision)
 		g.inactive = true
 		return
 	}
+	if own {
+		g.lastUpdate = n.clock.Now()
+	}
 	cert, err := d.Certificate.MarshalBinary()
 	if err != nil {
 		n.log.Error("encode certificate", "err", err)
@@ -963,11 +982,22 @@ func (n *Node) onTick() {
 		}
 		g.cur.inst.Tick()
 		n.drain(g, g.cur)
-		if !g.proposalsSince.IsZero() && now.Sub(g.proposalsSince) >= n.prof.Commits.CommitPendingAfter && g.active == nil && len(g.ops) == 0 {
+		if g.active != nil || len(g.ops) > 0 {
+			continue
+		}
+		// A Commit always carries a path, so committing the cached
+		// proposals also refreshes this member's leaf, and an empty Commit
+		// is a leaf update.
+		switch {
+		case !g.proposalsSince.IsZero() && now.Sub(g.proposalsSince) >= n.prof.Commits.CommitPendingAfter:
 			g.proposalsSince = time.Time{}
 			g.ops = append(g.ops, &op{desc: "commit pending proposals", proposals: []mls.Proposal{}, done: make(chan error, 1)})
-			n.tryCommit(g)
+		case n.prof.Commits.LeafUpdateInterval > 0 && now.Sub(g.lastUpdate) >= n.prof.Commits.LeafUpdateInterval:
+			g.ops = append(g.ops, &op{desc: "leaf update", proposals: []mls.Proposal{}, done: make(chan error, 1)})
+		default:
+			continue
 		}
+		n.tryCommit(g)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -153,4 +154,46 @@ func TestLeave(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, a, gid, "bye c")
+}
+
+// offsetClock is the system clock shifted by a settable offset.
+type offsetClock struct{ off atomic.Int64 }
+
+func (c *offsetClock) Now() time.Time                   { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *offsetClock) NewTicker(d time.Duration) Ticker { return SystemClock{}.NewTicker(d) }
+
+// TestLeafUpdate: a member whose leaf has not been refreshed for
+// LeafUpdateInterval (by its injected clock) commits an update through
+// consensus; the others merge it and everyone stays converged.
+func TestLeafUpdate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	clock := &offsetClock{}
+	optsB := testOptions("")
+	optsB.Clock = clock
+	a, b := startNode(t, testOptions("")), startNode(t, optsB)
+	connectAll(t, ctx, a, b)
+	gid := formGroup(t, ctx, a, b)
+	waitTopicPeers(t, ctx, gid, a, b)
+	before, err := a.Group(ctx, gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	clock.off.Store(int64(b.prof.Commits.LeafUpdateInterval + time.Hour))
+	ev := waitEvent(t, ctx, a, "b's leaf update", func(e Event) bool {
+		c, ok := e.(EpochChanged)
+		return ok && bytes.Equal(c.GroupID, gid) && c.Epoch == before.Epoch+1
+	}).(EpochChanged)
+	if len(ev.Added) != 0 || len(ev.Removed) != 0 {
+		t.Fatalf("a leaf update changed the membership: %+v", ev)
+	}
+	waitEpoch(t, ctx, b, gid, before.Epoch+1)
+	requireConverged(t, ctx, gid, before.Epoch+1, a, b)
+	// One update per interval: nothing more until the clock moves again.
+	if _, err := a.Send(ctx, gid, "after update", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, b, gid, "after update")
+	requireConverged(t, ctx, gid, before.Epoch+1, a, b)
 }
