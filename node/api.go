@@ -56,7 +56,10 @@ type MemberStatus struct {
 	Leaf      uint32
 	PeerID    string // empty for a basic credential
 	Assurance identity.Assurance
-	Self      bool
+	// Verification is whether the user compared the safety code with this
+	// member (contacts), for members with a Conclave credential.
+	Verification datastore.Verification
+	Self         bool
 }
 
 // CreateGroup creates a group with this node as its only member and returns
@@ -651,6 +654,9 @@ func (n *Node) status(g *group) GroupStatus {
 			ms.Assurance = li.Assurance
 			if li.Assurance == identity.Verified {
 				ms.PeerID = li.ID.PeerID()
+				if c, err := n.store.Contacts().Get(n.ctx, []byte(ms.PeerID)); err == nil {
+					ms.Verification = c.Verification
+				}
 			}
 		}
 		s.Members = append(s.Members, ms)

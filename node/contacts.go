@@ -1,0 +1,74 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/conclave-im/conclave/datastore"
+	"github.com/conclave-im/conclave/identity"
+)
+
+// ErrSafetyCodeMismatch reports a safety code that is not the one of this
+// node and the contact: someone may be impersonating one of the two.
+var ErrSafetyCodeMismatch = errors.New("node: safety code does not match")
+
+// SafetyCode returns the code the user compares out of band with the
+// person behind peerID (docs/identity.md §3).
+func (n *Node) SafetyCode(peerID string) (string, error) {
+	id, err := identity.ParsePeerID(peerID)
+	if err != nil {
+		return "", fmt.Errorf("node: safety code: %w", err)
+	}
+	return identity.NewSafetyCode(n.id.ID(), id).String(), nil
+}
+
+// VerifyContact records that the user compared the safety code with the
+// person behind peerID and it matched. A code that does not match is
+// ErrSafetyCodeMismatch and changes nothing.
+func (n *Node) VerifyContact(ctx context.Context, peerID, name, code string) error {
+	id, err := identity.ParsePeerID(peerID)
+	if err != nil {
+		return fmt.Errorf("node: verify contact: %w", err)
+	}
+	got, err := identity.ParseSafetyCode(code)
+	if err != nil {
+		return fmt.Errorf("node: verify contact: %w", err)
+	}
+	want := identity.NewSafetyCode(n.id.ID(), id)
+	if got != want {
+		return ErrSafetyCodeMismatch
+	}
+	now := n.clock.Now()
+	c := datastore.Contact{
+		PeerID:       []byte(peerID),
+		Name:         name,
+		IdentityKey:  id.PublicKey(),
+		Verification: datastore.Verified,
+		SafetyCode:   want.Digits(),
+		AddedAt:      now,
+		VerifiedAt:   now,
+	}
+	if old, err := n.store.Contacts().Get(ctx, c.PeerID); err == nil {
+		c.AddedAt = old.AddedAt
+		if c.Name == "" {
+			c.Name = old.Name
+		}
+	}
+	if err := n.store.Contacts().Put(ctx, c); err != nil {
+		return fmt.Errorf("node: store contact: %w", err)
+	}
+	return nil
+}
+
+// ContactVerification returns how far the user verified peerID.
+func (n *Node) ContactVerification(ctx context.Context, peerID string) (datastore.Verification, error) {
+	c, err := n.store.Contacts().Get(ctx, []byte(peerID))
+	if errors.Is(err, datastore.ErrNotFound) {
+		return datastore.Unverified, nil
+	}
+	if err != nil {
+		return datastore.Unverified, fmt.Errorf("node: contact: %w", err)
+	}
+	return c.Verification, nil
+}
