@@ -60,7 +60,7 @@ func run() int {
 
 	var pool []*interop.Client
 	if len(clients) == 0 {
-		lb, err := interop.StartLoopback(ctx, *servers, nil)
+		lb, err := interop.StartLoopback(ctx, *servers)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2

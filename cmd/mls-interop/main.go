@@ -42,8 +42,8 @@ func serve(host string, port int, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer()
-	mlsclientpb.RegisterMLSClientServer(srv, interop.NewService(&mls.Config{}, log))
+	srv := grpc.NewServer(grpc.UnaryInterceptor(logCalls(log)))
+	mlsclientpb.RegisterMLSClientServer(srv, interop.NewService(&mls.Config{}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -52,4 +52,18 @@ func serve(host string, port int, log *slog.Logger) error {
 	}()
 	log.Info("mls-interop listening", "addr", lis.Addr().String(), "name", interop.Name)
 	return srv.Serve(lis)
+}
+
+// logCalls logs every call at debug level and every failed call at warn
+// level, which is what one reads when another implementation disagrees.
+func logCalls(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if err != nil {
+			log.Warn("rpc failed", "method", info.FullMethod, "err", err)
+		} else {
+			log.Debug("rpc", "method", info.FullMethod)
+		}
+		return resp, err
+	}
 }

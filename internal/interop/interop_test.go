@@ -17,7 +17,7 @@ var scenarioDir = filepath.Join("..", "..", "testdata", "interop")
 func TestScenarios(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	lb, err := StartLoopback(ctx, 2, nil)
+	lb, err := StartLoopback(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

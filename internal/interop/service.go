@@ -14,7 +14,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -80,7 +79,6 @@ type Service struct {
 	mlsclientpb.UnimplementedMLSClientServer
 
 	cfg *mls.Config
-	log *slog.Logger
 
 	mu      sync.Mutex
 	next    uint32
@@ -91,17 +89,13 @@ type Service struct {
 }
 
 // NewService returns an empty service. cfg supplies randomness and time to
-// the mls package (nil: crypto/rand and time.Now); log may be nil.
-func NewService(cfg *mls.Config, log *slog.Logger) *Service {
+// the mls package (nil: crypto/rand and time.Now).
+func NewService(cfg *mls.Config) *Service {
 	if cfg == nil {
 		cfg = &mls.Config{}
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	return &Service{
 		cfg:     cfg,
-		log:     log,
 		states:  map[uint32]*groupState{},
 		txs:     map[uint32]*transaction{},
 		reinits: map[uint32]*reinitState{},

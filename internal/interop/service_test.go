@@ -26,7 +26,7 @@ func wantCode(t *testing.T, err error, code codes.Code) {
 // TestUnsupportedSuite: a suite outside RFC 9420 §17.1 is answered with
 // InvalidArgument by every RPC that takes a suite.
 func TestUnsupportedSuite(t *testing.T) {
-	s := NewService(nil, nil)
+	s := NewService(nil)
 	ctx := context.Background()
 	for _, cs := range []uint32{0, 8, 0xA0A0, 0x10001} {
 		_, err := s.CreateGroup(ctx, &mlsclientpb.CreateGroupRequest{GroupId: []byte("g"), CipherSuite: cs, Identity: []byte("a")})
@@ -49,7 +49,7 @@ func TestUnsupportedSuite(t *testing.T) {
 // give NotFound and InvalidArgument or FailedPrecondition, and leave the
 // state usable.
 func TestBadInput(t *testing.T) {
-	s := NewService(nil, nil)
+	s := NewService(nil)
 	ctx := context.Background()
 	g, err := s.CreateGroup(ctx, &mlsclientpb.CreateGroupRequest{GroupId: []byte("g"), CipherSuite: 1, Identity: []byte("alice")})
 	if err != nil {
@@ -96,7 +96,7 @@ func TestBadInput(t *testing.T) {
 // meant to see twice, and a Welcome used by a client it does not address.
 func TestRunnerDetectsFailures(t *testing.T) {
 	ctx := context.Background()
-	lb, err := StartLoopback(ctx, 2, nil)
+	lb, err := StartLoopback(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func FuzzExternalSender(f *testing.F) {
 // messages are rejected with an error or processed, never crash the
 // server, and leave the state usable.
 func FuzzServiceMessages(f *testing.F) {
-	s := NewService(nil, nil)
+	s := NewService(nil)
 	ctx := context.Background()
 	g, err := s.CreateGroup(ctx, &mlsclientpb.CreateGroupRequest{GroupId: []byte("g"), CipherSuite: 1, Identity: []byte("alice")})
 	if err != nil {

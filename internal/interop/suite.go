@@ -3,7 +3,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"time"
 
@@ -89,7 +88,7 @@ type Loopback struct {
 
 // StartLoopback starts n servers, each with its own Service, and connects
 // to them.
-func StartLoopback(ctx context.Context, n int, log *slog.Logger) (*Loopback, error) {
+func StartLoopback(ctx context.Context, n int) (*Loopback, error) {
 	lb := &Loopback{}
 	for range n {
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -98,7 +97,7 @@ func StartLoopback(ctx context.Context, n int, log *slog.Logger) (*Loopback, err
 			return nil, fmt.Errorf("interop: listen: %w", err)
 		}
 		srv := grpc.NewServer()
-		mlsclientpb.RegisterMLSClientServer(srv, NewService(&mls.Config{}, log))
+		mlsclientpb.RegisterMLSClientServer(srv, NewService(&mls.Config{}))
 		lb.servers = append(lb.servers, srv)
 		go func() { _ = srv.Serve(lis) }() // Serve returns when Close stops the server
 		c, err := Dial(ctx, lis.Addr().String())
