@@ -172,15 +172,17 @@ const relayHop = "/libp2p/circuit/relay/0.2.0/hop"
 func (n *Network) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
 	out := make(chan peer.AddrInfo, num)
 	defer close(out)
-	if n.host == nil {
+	hp := n.relayHost.Load()
+	if hp == nil {
 		return out
 	}
-	for _, p := range n.host.Network().Peers() {
+	h := *hp
+	for _, p := range h.Network().Peers() {
 		if len(out) == num {
 			break
 		}
-		if ok, err := n.host.Peerstore().SupportsProtocols(p, relayHop); err == nil && len(ok) > 0 {
-			out <- n.host.Peerstore().PeerInfo(p)
+		if ok, err := h.Peerstore().SupportsProtocols(p, relayHop); err == nil && len(ok) > 0 {
+			out <- h.Peerstore().PeerInfo(p)
 		}
 	}
 	return out

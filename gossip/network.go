@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -46,6 +47,10 @@ type Network struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// relayHost is the host as seen by autorelay's peer source, which
+	// libp2p may call from its own goroutines as soon as the host exists.
+	relayHost atomic.Pointer[host.Host]
 
 	streamSlots map[protocol.ID]chan struct{}
 	fetchSlots  chan struct{} // payload fetches in progress in validators
@@ -191,6 +196,7 @@ func (n *Network) start(ctx context.Context, h host.Host) error {
 		return err
 	}
 	n.host = h
+	n.relayHost.Store(&h)
 	n.metrics = m
 	n.log = n.cfg.Logger.With("pkg", "gossip", "peer", h.ID().String())
 	n.groups = make(map[string]*Group)
