@@ -486,7 +486,8 @@ func (n *Node) Send(ctx context.Context, groupID []byte, text string, replyTo []
 // sendContent encrypts content in the group's current epoch and publishes
 // it; the outbox item goes once the network has taken it.
 func (n *Node) sendContent(g *group, outboxID uint64, cb []byte) {
-	m, err := g.mls.EncryptApplication(append([]byte{frameContent}, cb...), nil)
+	g.sendSeq++
+	m, err := g.mls.EncryptApplication(encodeContentFrame(g.sendSeq, cb), nil)
 	if err != nil {
 		n.log.Error("encrypt message; it stays in the outbox", "err", err)
 		return
@@ -539,29 +540,41 @@ func (n *Node) resendOutbox() {
 
 // receiveContent records a member's message once, however often it
 // arrives.
-func (n *Node) receiveContent(g *group, r *mls.Received, cb, ciphertext []byte) {
+func (n *Node) receiveContent(g *group, r *mls.Received, frame, ciphertext []byte) {
+	if len(frame) < 8 {
+		n.log.Debug("dropped a content frame without a sequence number")
+		return
+	}
+	seq := binary.BigEndian.Uint64(frame)
+	cb := frame[8:]
 	var c Content
 	if err := c.Unmarshal(cb); err != nil {
 		n.log.Debug("dropped malformed content", "err", err)
 		return
 	}
 	now := n.clock.Now()
+	sender := credentialName(r.Credential)
+	key := orderKey{epoch: r.Epoch, sender: sender}
 	entries := []datastore.LogEntry{{MessageID: c.ID[:], Epoch: r.Epoch, ReceivedAt: now, Ciphertext: ciphertext}}
 	if err := n.store.MessageLog().Append(n.ctx, g.id, entries); err != nil {
 		n.log.Error("message log", "err", err)
 		return
 	}
 	if entries[0].Seq == 0 {
-		return // a duplicate
-	}
-	sender := credentialName(r.Credential)
-	h := []datastore.HistoryEntry{{MessageID: c.ID[:], Epoch: r.Epoch, Sender: []byte(sender), SentAt: c.SentAt, ReceivedAt: now, Body: cb}}
-	if err := n.store.History().Append(n.ctx, g.id, h); err != nil {
-		n.log.Error("history", "err", err)
+		n.ordered(g, key, seq, nil) // a duplicate
 		return
 	}
-	msg := Message{GroupID: bytes.Clone(g.id), Seq: h[0].Seq, ID: c.ID, Sender: sender, Epoch: r.Epoch, SentAt: c.SentAt, ReceivedAt: now, ReplyTo: c.ReplyTo, Type: c.Type, Text: string(c.Body)}
-	n.emit(MessageReceived{Message: msg})
+	cb = bytes.Clone(cb)
+	epoch := r.Epoch
+	n.ordered(g, key, seq, func() {
+		h := []datastore.HistoryEntry{{MessageID: c.ID[:], Epoch: epoch, Sender: []byte(sender), SentAt: c.SentAt, ReceivedAt: now, Body: cb}}
+		if err := n.store.History().Append(n.ctx, g.id, h); err != nil {
+			n.log.Error("history", "err", err)
+			return
+		}
+		msg := Message{GroupID: bytes.Clone(g.id), Seq: h[0].Seq, ID: c.ID, Sender: sender, Epoch: epoch, SentAt: c.SentAt, ReceivedAt: now, ReplyTo: c.ReplyTo, Type: c.Type, Text: string(c.Body)}
+		n.emit(MessageReceived{Message: msg})
+	})
 }
 
 // credentialName is the peer ID a credential claims. Every leaf's

@@ -49,6 +49,7 @@ func TestCatchUpAfterOffline(t *testing.T) {
 	waitText(t, ctx, a, gid, "after d joined")
 
 	c2 := startNode(t, testOptions(dirC))
+	t.Logf("c=%s d=%s a=%s b=%s", c2.ID(), d.ID(), a.ID(), b.ID())
 	connectAll(t, ctx, c2, a)
 	waitEpoch(t, ctx, c2, gid, 3)
 	waitText(t, ctx, c2, gid, "after d joined")

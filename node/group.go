@@ -45,6 +45,13 @@ type group struct {
 
 	inactive bool // removed from the group
 
+	// sendSeq counts this node's content messages in the current epoch;
+	// order and heldCount restore other senders' order (order.go).
+	sendSeq   uint64
+	order     map[orderKey]*senderQueue
+	heldCount int
+	orderFrom uint64 // epochs from which every sender's first message is known to be 1
+
 	// lastUpdate is when this member's leaf keys were last refreshed (it
 	// joined, or a Commit of its own, which always carries a path, was
 	// merged); the node commits an update every Commits.LeafUpdateInterval.
@@ -121,6 +128,7 @@ const (
 //	struct {
 //	    uint8  version = 1;
 //	    uint64 last_update;        // Unix milliseconds
+//	    uint64 send_seq;           // content messages sent in the current epoch
 //	    opaque sig_priv<u32>;
 //	    opaque mls_state<u32>;
 //	}
@@ -129,36 +137,46 @@ func (g *group) record() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: encode group state: %w", err)
 	}
-	b := make([]byte, 0, 17+len(g.sigPriv)+len(st))
+	b := make([]byte, 0, 25+len(g.sigPriv)+len(st))
 	b = append(b, 1)
 	b = binary.BigEndian.AppendUint64(b, uint64(g.lastUpdate.UnixMilli()))
+	b = binary.BigEndian.AppendUint64(b, g.sendSeq)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(g.sigPriv)))
 	b = append(b, g.sigPriv...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(st)))
 	return append(b, st...), nil
 }
 
-func parseGroupRecord(b []byte) (lastUpdate time.Time, sigPriv, state []byte, err error) {
+type groupRecord struct {
+	lastUpdate time.Time
+	sendSeq    uint64
+	sigPriv    []byte
+	state      []byte
+}
+
+func parseGroupRecord(b []byte) (groupRecord, error) {
 	bad := errors.New("node: malformed group record")
-	if len(b) < 17 || b[0] != 1 {
-		return time.Time{}, nil, nil, bad
+	if len(b) < 25 || b[0] != 1 {
+		return groupRecord{}, bad
 	}
 	ms := binary.BigEndian.Uint64(b[1:])
 	if ms > 1<<62 {
-		return time.Time{}, nil, nil, bad
+		return groupRecord{}, bad
 	}
-	sl := uint64(binary.BigEndian.Uint32(b[9:]))
-	b = b[13:]
+	r := groupRecord{lastUpdate: time.UnixMilli(int64(ms)), sendSeq: binary.BigEndian.Uint64(b[9:])}
+	sl := uint64(binary.BigEndian.Uint32(b[17:]))
+	b = b[21:]
 	if uint64(len(b)) < sl+4 {
-		return time.Time{}, nil, nil, bad
+		return groupRecord{}, bad
 	}
-	sigPriv, b = b[:sl], b[sl:]
+	r.sigPriv, b = b[:sl], b[sl:]
 	ml := uint64(binary.BigEndian.Uint32(b))
 	b = b[4:]
 	if uint64(len(b)) != ml {
-		return time.Time{}, nil, nil, bad
+		return groupRecord{}, bad
 	}
-	return time.UnixMilli(int64(ms)), sigPriv, b, nil
+	r.state = b
+	return r, nil
 }
 
 // saveState stores the group state within its epoch (after a ratchet moved
@@ -187,15 +205,15 @@ func (n *Node) loadGroups(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("node: load group %x: %w", gi.GroupID, err)
 		}
-		lastUpdate, sigPriv, state, err := parseGroupRecord(st.State)
+		rec, err := parseGroupRecord(st.State)
 		if err != nil {
 			return fmt.Errorf("node: group %x: %w", gi.GroupID, err)
 		}
-		mg, err := mls.UnmarshalGroup(n.groupOptions(), state)
+		mg, err := mls.UnmarshalGroup(n.groupOptions(), rec.state)
 		if err != nil {
 			return fmt.Errorf("node: group %x: %w", gi.GroupID, err)
 		}
-		g := &group{id: mg.GroupID(), mls: mg, sigPriv: bytes.Clone(sigPriv), lastUpdate: lastUpdate}
+		g := &group{id: mg.GroupID(), mls: mg, sigPriv: bytes.Clone(rec.sigPriv), lastUpdate: rec.lastUpdate, sendSeq: rec.sendSeq, orderFrom: mg.Epoch() + 1}
 		if !mg.Active() {
 			g.inactive = true
 		}
@@ -638,6 +656,7 @@ func (n *Node) applyDecision(g *group, ei *epochInstance, d *consensus.Decision)
 	if own {
 		g.lastUpdate = n.clock.Now()
 	}
+	g.sendSeq = 0 // sequence numbers count within an epoch
 	cert, err := d.Certificate.MarshalBinary()
 	if err != nil {
 		n.log.Error("encode certificate", "err", err)
@@ -982,6 +1001,7 @@ func (n *Node) onTick() {
 		}
 		g.cur.inst.Tick()
 		n.drain(g, g.cur)
+		n.releaseGaps(g, now)
 		if g.active != nil || len(g.ops) > 0 {
 			continue
 		}
