@@ -44,7 +44,7 @@ type RunOptions struct {
 	// means one assignment per client, so that with two clients every actor
 	// is played once by each.
 	Shifts []int
-	// RunTimeout bounds one run of one script; zero means two minutes.
+	// RunTimeout bounds one run of one script; zero means five minutes.
 	RunTimeout time.Duration
 }
 
@@ -59,7 +59,7 @@ func RunScenario(ctx context.Context, name string, cfg *Config, clients []*Clien
 	}
 	timeout := opts.RunTimeout
 	if timeout == 0 {
-		timeout = 2 * time.Minute
+		timeout = 5 * time.Minute
 	}
 	common := CommonSuites(clients)
 	var out []Outcome
