@@ -31,24 +31,30 @@ func main() {
 	host := flag.String("host", "", "address to listen on (default: all)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := serve(*host, *port, log); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	lis, err := net.Listen("tcp", net.JoinHostPort(*host, fmt.Sprint(*port)))
+	if err == nil {
+		err = serve(ctx, lis, log)
+	}
+	if err != nil {
 		log.Error("mls-interop", "err", err)
 		os.Exit(1)
 	}
 }
 
-func serve(host string, port int, log *slog.Logger) error {
-	lis, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
-	if err != nil {
-		return err
-	}
+// serve answers MLSClient calls on lis until ctx ends.
+func serve(ctx context.Context, lis net.Listener, log *slog.Logger) error {
 	srv := grpc.NewServer(grpc.UnaryInterceptor(logCalls(log)))
 	mlsclientpb.RegisterMLSClientServer(srv, interop.NewService(&mls.Config{}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	stopped := make(chan struct{})
+	defer close(stopped)
 	go func() {
-		<-ctx.Done()
-		srv.GracefulStop()
+		select {
+		case <-ctx.Done():
+			srv.GracefulStop()
+		case <-stopped:
+		}
 	}()
 	log.Info("mls-interop listening", "addr", lis.Addr().String(), "name", interop.Name)
 	return srv.Serve(lis)
