@@ -553,7 +553,7 @@ func (n *Node) receiveContent(g *group, r *mls.Received, frame, ciphertext []byt
 		return
 	}
 	now := n.clock.Now()
-	sender := credentialName(r.Credential)
+	sender := n.senderName(r.Credential)
 	key := orderKey{epoch: r.Epoch, sender: sender}
 	entries := []datastore.LogEntry{{MessageID: c.ID[:], Epoch: r.Epoch, ReceivedAt: now, Ciphertext: ciphertext}}
 	if err := n.store.MessageLog().Append(n.ctx, g.id, entries); err != nil {
@@ -575,6 +575,21 @@ func (n *Node) receiveContent(g *group, r *mls.Received, frame, ciphertext []byt
 		msg := Message{GroupID: bytes.Clone(g.id), Seq: h[0].Seq, ID: c.ID, Sender: sender, Epoch: epoch, SentAt: c.SentAt, ReceivedAt: now, ReplyTo: c.ReplyTo, Type: c.Type, Text: string(c.Body)}
 		n.emit(MessageReceived{Message: msg})
 	})
+}
+
+// senderName is credentialName, cached: parsing a credential checks its
+// identity key, which costs about as much as decrypting a message.
+func (n *Node) senderName(c mls.Credential) string {
+	k := fmt.Sprintf("%d/%s", c.Type, c.Identity)
+	if name, ok := n.st.names[k]; ok {
+		return name
+	}
+	if len(n.st.names) >= 4096 {
+		clear(n.st.names)
+	}
+	name := credentialName(c)
+	n.st.names[k] = name
+	return name
 }
 
 // credentialName is the peer ID a credential claims. Every leaf's

@@ -101,3 +101,40 @@ func BenchmarkInvite(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkCatchUp measures a member catching up on missed messages: from
+// its connection to a member that kept them until all are in its history.
+// -benchtime 1x is one catch-up of catchUpMessages.
+func BenchmarkCatchUp(b *testing.B) {
+	const catchUpMessages = 10000
+	for range b.N {
+		b.StopTimer()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		dir := b.TempDir()
+		a, c := startNode(b, testOptions("")), startNode(b, testOptions(dir))
+		connectAll(b, ctx, a, c)
+		gid := formGroup(b, ctx, a, c)
+		closeNode(b, c.Node)
+		for i := range catchUpMessages {
+			if _, err := a.Send(ctx, gid, fmt.Sprint(i), nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c2 := startNode(b, testOptions(dir))
+		last := fmt.Sprint(catchUpMessages - 1)
+		b.StartTimer()
+		connectAll(b, ctx, c2, a)
+		waitText(b, ctx, c2, gid, last)
+		b.StopTimer()
+		h, err := c2.History(ctx, gid, 2*catchUpMessages)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(h) != catchUpMessages {
+			b.Fatalf("history holds %d entries after catch-up, want %d", len(h), catchUpMessages)
+		}
+		closeNode(b, a.Node)
+		closeNode(b, c2.Node)
+		cancel()
+	}
+}

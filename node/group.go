@@ -52,6 +52,12 @@ type group struct {
 	heldCount int
 	orderFrom uint64 // epochs from which every sender's first message is known to be 1
 
+	// batching defers saving the state after received messages to the end
+	// of a catch-up batch (dirty says one is due). Receiving never risks a
+	// reused key: a crash only makes the batch be fetched and processed
+	// again, and duplicates are dropped by message ID.
+	batching, dirty bool
+
 	// lastUpdate is when this member's leaf keys were last refreshed (it
 	// joined, or a Commit of its own, which always carries a path, was
 	// merged); the node commits an update every Commits.LeafUpdateInterval.
@@ -903,7 +909,9 @@ func (n *Node) handleMLS(g *group, payload []byte) {
 		n.log.Debug("dropped a group message", "err", err)
 		return
 	}
-	if err := n.saveState(g); err != nil {
+	if g.batching {
+		g.dirty = true
+	} else if err := n.saveState(g); err != nil {
 		n.log.Error("received message not kept", "err", err)
 		return
 	}

@@ -11,7 +11,7 @@ import (
 
 // formGroup has a create a group and invite the others one by one, and
 // waits until everyone is at the last epoch.
-func formGroup(t *testing.T, ctx context.Context, a *testNode, others ...*testNode) []byte {
+func formGroup(t testing.TB, ctx context.Context, a *testNode, others ...*testNode) []byte {
 	t.Helper()
 	gid, err := a.CreateGroup(ctx)
 	if err != nil {

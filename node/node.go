@@ -68,6 +68,7 @@ type loopState struct {
 	subs        map[int]chan Event
 	nextSub     int
 	crand       *mrand.Rand // consensus timeout jitter
+	names       map[string]string
 	fatal       error
 }
 
@@ -149,6 +150,7 @@ func (n *Node) startOnce(ctx context.Context) (err error) {
 		groups:      make(map[string]*group),
 		invitations: make(map[string]*invitation),
 		subs:        make(map[int]chan Event),
+		names:       make(map[string]string),
 		crand:       mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(seed[:8]), binary.BigEndian.Uint64(seed[8:]))),
 	}
 	if n.st.pool, err = loadKeyPackagePool(ctx, n); err != nil {

@@ -202,10 +202,18 @@ func (n *Node) receiveCaughtUp(gid []byte, msgs [][]byte) {
 	if !ok {
 		return
 	}
+	g.batching = true
 	for _, m := range msgs {
 		if g.inactive {
-			return
+			break
 		}
 		n.handlePayload(g, append([]byte{tagMLS}, m...))
+	}
+	g.batching = false
+	if g.dirty && !g.inactive {
+		g.dirty = false
+		if err := n.saveState(g); err != nil {
+			n.log.Error("state after catch-up not saved", "err", err)
+		}
 	}
 }
