@@ -2,8 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -137,4 +142,41 @@ func BenchmarkCatchUp(b *testing.B) {
 		closeNode(b, c2.Node)
 		cancel()
 	}
+}
+
+// BenchmarkIdleMemory reports the resident memory of the test process with
+// one started node in 10 groups (each with one other member, whose node
+// runs in the same process), after a GC: an upper bound on one idle node.
+func BenchmarkIdleMemory(b *testing.B) {
+	for range b.N {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		a, o := startNode(b, testOptions("")), startNode(b, testOptions(""))
+		connectAll(b, ctx, a, o)
+		for range 10 {
+			formGroup(b, ctx, a, o)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
+		if rss, err := residentMB(); err == nil {
+			b.ReportMetric(rss, "rss-MB")
+		}
+		cancel()
+	}
+}
+
+// residentMB reads VmRSS from /proc (Linux only).
+func residentMB() (float64, error) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
 }
