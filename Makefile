@@ -19,13 +19,10 @@ build:
 	$(GO) build $(PKGS)
 	@if [ -d cmd/conclave ]; then mkdir -p $(BIN) && $(GO) build -o $(BIN)/conclave ./cmd/conclave; fi
 
-## run: start a node on its embedded defaults (until the daemon exists: status and the MLS vector suite)
-run:
-	@if [ -d cmd/conclave ]; then \
-		$(GO) run ./cmd/conclave daemon; \
-	else \
-		$(MAKE) --no-print-directory status vectors; \
-	fi
+## run: build, then start a node (daemon) on its embedded defaults; it prints what to do next
+run: build
+	@echo "Starting bin/conclave daemon (data in \$$CONCLAVE_HOME or ~/.local/share/conclave). In another terminal: export PATH=\"$(CURDIR)/$(BIN):\$$PATH\""
+	@exec $(BIN)/conclave daemon
 
 status:
 	@echo "Conclave: the daemon (cmd/conclave) does not exist yet; 'make run' runs the MLS test-vector suite instead."
