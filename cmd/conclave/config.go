@@ -124,16 +124,29 @@ func applyConfig(fs *pflag.FlagSet, cf *configFile, strict bool) error {
 			return
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
-			if e := f.Value.Set(v); e != nil {
+			if e := f.Value.Set(listValue(f, v)); e != nil {
 				err = fmt.Errorf("environment %s=%q: %w", envName(f.Name), v, e)
 			}
 			return
 		}
 		if v, ok := cf.values[f.Name]; ok {
-			if e := f.Value.Set(v); e != nil {
+			if e := f.Value.Set(listValue(f, v)); e != nil {
 				err = fmt.Errorf("config %s:%d: %s: %w", cf.path, cf.lines[f.Name], f.Name, e)
 			}
 		}
 	})
 	return err
+}
+
+// listValue lets list settings have spaces after their commas
+// ("a, b"), which pflag's CSV parsing would keep inside the items.
+func listValue(f *pflag.Flag, v string) string {
+	if f.Value.Type() != "stringSlice" {
+		return v
+	}
+	items := strings.Split(v, ",")
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	return strings.Join(items, ",")
 }
