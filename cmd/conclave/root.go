@@ -101,6 +101,7 @@ running daemon through its local API.`,
 		a.sendCommand(),
 		a.historyCommand(),
 		a.eventsCommand(),
+		a.chatCommand(),
 	)
 	return root
 }
