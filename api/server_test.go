@@ -23,7 +23,9 @@ import (
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // startNode starts a real node with an in-memory store on 127.0.0.1 only.
-func startNode(t *testing.T) *node.Node {
+func startNode(t *testing.T) *node.Node { return startNodeTB(t) }
+
+func startNodeTB(t testing.TB) *node.Node {
 	t.Helper()
 	p := profile.Default()
 	p.KeyPackages.PoolSize = 2
@@ -57,7 +59,7 @@ func startNode(t *testing.T) *node.Node {
 
 // shortDir is a temporary directory with a short path: Unix socket paths
 // are limited to about 100 bytes.
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "capi")
 	if err != nil {
@@ -77,7 +79,9 @@ type fixture struct {
 }
 
 // serve starts a server for n on a Unix socket and on loopback TCP.
-func serve(t *testing.T, n *node.Node) *fixture {
+func serve(t *testing.T, n *node.Node) *fixture { return serveTB(t, n) }
+
+func serveTB(t testing.TB, n *node.Node) *fixture {
 	t.Helper()
 	dir := shortDir(t)
 	tok, err := LoadOrCreateToken(filepath.Join(dir, "api.token"))

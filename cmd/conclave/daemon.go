@@ -118,6 +118,12 @@ func (a *app) runDaemon(cmd *cobra.Command, dc *daemonConfig) error {
 	if err := checkPortsFree(dc.listen); err != nil {
 		return err
 	}
+	// Refuse addresses other hosts could reach before opening anything.
+	for key, addr := range map[string]string{"api-tcp": dc.apiTCP, "metrics": dc.metrics} {
+		if host, _, err := net.SplitHostPort(addr); addr != "" && (err != nil || !loopback(host)) {
+			return usageErr("%s: %q must be a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", key, addr)
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -372,4 +378,12 @@ func (a *app) printBanner(n *node.Node, home string, dc *daemonConfig) {
 	fmt.Fprintf(w, "  conclave%s group invite GROUP PEER # invite someone by peer ID (connect first with 'peers connect ADDR')\n", homeFlag)
 	fmt.Fprintf(w, "  conclave%s send GROUP 'hello'      # talk; 'conclave history GROUP' to read\n", homeFlag)
 	fmt.Fprintf(w, "Stop with Ctrl-C.\n")
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -6,6 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -364,5 +367,57 @@ func TestDaemonErrors(t *testing.T) {
 				t.Errorf("exit %d, %q; want %d and %q", code, out, tc.code, tc.msg)
 			}
 		})
+	}
+}
+
+// TestMetricsAndTCPAPI starts a daemon with metrics and the TCP API on and
+// reads both: metrics without a token, the API only with the token from the
+// data directory.
+func TestMetricsAndTCPAPI(t *testing.T) {
+	bin := binary(t)
+	root, err := os.MkdirTemp("", "cm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	metrics, apiAddr := free(), free()
+	home := filepath.Join(root, "m")
+	startDaemon(t, testEnv(bin), "conclave --home "+home+" daemon --metrics "+metrics+" --api-tcp "+apiAddr)
+
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+		t.Fatalf("metrics: %s\n%.300s", resp.Status, body)
+	}
+
+	resp, err = http.Get("http://" + apiAddr + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("TCP API without token: %s", resp.Status)
+	}
+	fi, err := os.Stat(filepath.Join(home, tokenFileName))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v, %v", fi, err)
+	}
+	cmd := exec.Command(filepath.Join(bin, "conclave"), "--home", home, "--api-addr", apiAddr, "--json", "id")
+	cmd.Env = testEnv(bin)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"peer_id"`) {
+		t.Fatalf("CLI over TCP: %v\n%s", err, out)
 	}
 }
