@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,16 +60,25 @@ type configFile struct {
 
 // readConfigFile reads path; a missing file is an empty config.
 func readConfigFile(path string) (*configFile, error) {
-	cf := &configFile{path: path, values: map[string]string{}, lines: map[string]int{}}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return cf, nil
+		return &configFile{path: path, values: map[string]string{}, lines: map[string]int{}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return parseConfig(f, path)
+}
+
+// maxConfigLine bounds one line of the config file.
+const maxConfigLine = 64 << 10
+
+// parseConfig reads "key = value" lines; path names the source in errors.
+func parseConfig(r io.Reader, path string) (*configFile, error) {
+	cf := &configFile{path: path, values: map[string]string{}, lines: map[string]int{}}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxConfigLine)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -80,6 +90,9 @@ func readConfigFile(path string) (*configFile, error) {
 		}
 		k = strings.TrimSpace(k)
 		v = strings.TrimSpace(v)
+		if k == "" {
+			return nil, fmt.Errorf("config %s:%d: empty key", path, n)
+		}
 		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 			v = v[1 : len(v)-1]
 		}
