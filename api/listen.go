@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -40,9 +39,11 @@ func ListenUnix(path string, allowUID int) (net.Listener, error) {
 	}
 	// The umask makes the socket 0600 from the start, so no other user
 	// can connect in the moment before the chmod.
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
+	var ln net.Listener
+	err := withUmask(0o177, func() (err error) {
+		ln, err = net.Listen("unix", path)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s: %w", path, err)
 	}
