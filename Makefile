@@ -10,7 +10,7 @@ STATICCHECK_VERSION ?= v0.8.2
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 BIN         ?= bin
 
-.PHONY: all build run test bench fuzz lint sim vectors status tools clean
+.PHONY: all build run test bench fuzz lint sim vectors interop tools clean
 
 all: build
 
@@ -24,10 +24,6 @@ run: build
 	@echo "Starting bin/conclave daemon (data in \$$CONCLAVE_HOME or ~/.local/share/conclave). In another terminal: export PATH=\"$(CURDIR)/$(BIN):\$$PATH\""
 	@exec $(BIN)/conclave daemon
 
-status:
-	@echo "Conclave: the daemon (cmd/conclave) does not exist yet; 'make run' runs the MLS test-vector suite instead."
-	@echo "See the status line in README.md for what works so far."
-
 ## vectors: the official MLS test vectors, one summary line per file
 vectors:
 	@if [ -d mls ]; then $(GO) test -count=1 -v -run 'Vector' ./mls/ | grep -E '^\s*.*vectors [^ ]+: [0-9]+/[0-9]+ cases passed|^(ok|FAIL|---)' ; fi
@@ -37,6 +33,7 @@ test:
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 
 ## bench: every benchmark; BENCHTIME and BENCHCOUNT tune it, PKGS narrows it
+## (the gossip benchmarks build their own hosts: use e.g. `make bench PKGS=./gossip/ BENCHTIME=500x`)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) $(PKGS)
 
@@ -56,7 +53,6 @@ sim:
 
 ## interop: the MLS working group's interop scenarios (testdata/interop) for every cipher suite,
 ## against two loopback instances of the mls-interop server; INTEROP_ARGS e.g. "-suite 1 -scenario commit"
-.PHONY: interop
 interop:
 	$(GO) run ./cmd/mls-interop-driver $(INTEROP_ARGS)
 
