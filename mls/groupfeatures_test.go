@@ -482,7 +482,7 @@ func TestGroupReInitAndBranch(t *testing.T) {
 			kps = append(kps, kpb.KeyPackage)
 		}
 	}
-	ng, welcome, err := bob.g.Reinitialize(bob.opts(), ids["bob"], kps)
+	ng, welcome, err := bob.g.Reinitialize(bob.opts(), ids["bob"], kps, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,7 +509,7 @@ func TestGroupReInitAndBranch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bg, bw, err := na.g.Branch(na.opts(), []byte("sub"), ids["alice"], []*KeyPackage{kpc.KeyPackage})
+	bg, bw, err := na.g.Branch(na.opts(), []byte("sub"), ids["alice"], []*KeyPackage{kpc.KeyPackage}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +520,7 @@ func TestGroupReInitAndBranch(t *testing.T) {
 	grpCheckConverged(t, &grpMember{name: "alice", g: bg}, &grpMember{name: "carol", g: cg})
 	// A stranger cannot be branched in.
 	stranger := grpNewMember(t, cs2, 620, "mallory")
-	if _, _, err := na.g.Branch(na.opts(), []byte("sub2"), ids["alice"], []*KeyPackage{stranger.keyPackage(t, cs2).KeyPackage}); !errors.Is(err, ErrInvalidResumption) {
+	if _, _, err := na.g.Branch(na.opts(), []byte("sub2"), ids["alice"], []*KeyPackage{stranger.keyPackage(t, cs2).KeyPackage}, nil); !errors.Is(err, ErrInvalidResumption) {
 		t.Fatalf("branch with a stranger: %v", err)
 	}
 }

@@ -12,8 +12,9 @@ import (
 // must cover every other member of g. Its first Commit carries the
 // resumption PSK of usage reinit for the epoch that committed the ReInit;
 // it is merged here, and the returned Welcome brings the others in (they
-// join with JoinOptions.Resumed = [their old group]).
-func (g *Group) Reinitialize(opts GroupOptions, id Identity, keyPackages []*KeyPackage) (*Group, *MLSMessage, error) {
+// join with JoinOptions.Resumed = [their old group]). ro may be nil; its
+// Extensions must be nil, since a ReInit fixes the new group's extensions.
+func (g *Group) Reinitialize(opts GroupOptions, id Identity, keyPackages []*KeyPackage, ro *ResumeOptions) (*Group, *MLSMessage, error) {
 	r := g.reinit
 	if r == nil {
 		return nil, nil, fmt.Errorf("%w: no reinit was committed", ErrInvalidResumption)
@@ -21,16 +22,32 @@ func (g *Group) Reinitialize(opts GroupOptions, id Identity, keyPackages []*KeyP
 	if r.Version != ProtocolVersionMLS10 {
 		return nil, nil, fmt.Errorf("%w: reinit to unsupported version %d", ErrInvalidResumption, r.Version)
 	}
-	return g.resume(opts, ResumptionPSKUsageReInit, r.GroupID, r.CipherSuite, r.Extensions, id, keyPackages)
+	if ro != nil && ro.Extensions != nil {
+		return nil, nil, fmt.Errorf("%w: a reinitialized group takes the ReInit's extensions", ErrInvalidResumption)
+	}
+	return g.resume(opts, ResumptionPSKUsageReInit, r.GroupID, r.CipherSuite, r.Extensions, id, keyPackages, ro)
+}
+
+// ResumeOptions tunes the group that Reinitialize or Branch creates and its
+// first Commit. The zero value (or nil) keeps the defaults: the parent's
+// extensions for a branch, an UpdatePath, and the tree in the Welcome.
+type ResumeOptions struct {
+	// Extensions are a branch's group context extensions; nil keeps the
+	// parent group's.
+	Extensions Extensions
+	// NoPath and OutOfBandTree apply to the first Commit as in CommitOptions.
+	NoPath        bool
+	OutOfBandTree bool
 }
 
 // Branch creates a subgroup of g (RFC 9420 §11.3) with a new group ID, the
-// same version, suite and extensions, this member as creator and the
+// same version and suite, the parent's extensions unless ro gives others,
+// this member as creator and the
 // members of keyPackages, who must all be members of g. Its first Commit
 // carries a resumption PSK of usage branch for g's current epoch; it is
 // merged here, and the returned Welcome brings the others in (they join
 // with JoinOptions.Resumed = [g]).
-func (g *Group) Branch(opts GroupOptions, groupID []byte, id Identity, keyPackages []*KeyPackage) (*Group, *MLSMessage, error) {
+func (g *Group) Branch(opts GroupOptions, groupID []byte, id Identity, keyPackages []*KeyPackage, ro *ResumeOptions) (*Group, *MLSMessage, error) {
 	if !g.active {
 		return nil, nil, ErrInactive
 	}
@@ -39,7 +56,11 @@ func (g *Group) Branch(opts GroupOptions, groupID []byte, id Identity, keyPackag
 			return nil, nil, fmt.Errorf("%w: branch member is not in the group", ErrInvalidResumption)
 		}
 	}
-	return g.resume(opts, ResumptionPSKUsageBranch, groupID, g.CipherSuite(), g.ep.ctx.Extensions, id, keyPackages)
+	exts := g.ep.ctx.Extensions
+	if ro != nil && ro.Extensions != nil {
+		exts = ro.Extensions
+	}
+	return g.resume(opts, ResumptionPSKUsageBranch, groupID, g.CipherSuite(), exts, id, keyPackages, ro)
 }
 
 func treeHasCredential(t *RatchetTree, c *Credential) bool {
@@ -52,7 +73,10 @@ func treeHasCredential(t *RatchetTree, c *Credential) bool {
 }
 
 // resume creates a group linked to g by a resumption PSK of usage usage.
-func (g *Group) resume(opts GroupOptions, usage ResumptionPSKUsage, groupID []byte, cs CipherSuite, exts Extensions, id Identity, keyPackages []*KeyPackage) (*Group, *MLSMessage, error) {
+func (g *Group) resume(opts GroupOptions, usage ResumptionPSKUsage, groupID []byte, cs CipherSuite, exts Extensions, id Identity, keyPackages []*KeyPackage, ro *ResumeOptions) (*Group, *MLSMessage, error) {
+	if ro == nil {
+		ro = &ResumeOptions{}
+	}
 	epoch := g.ep.ctx.Epoch
 	psk, ok := g.ResumptionPSK(epoch)
 	if !ok {
@@ -72,7 +96,7 @@ func (g *Group) resume(opts GroupOptions, usage ResumptionPSKUsage, groupID []by
 	proposals = append(proposals, Proposal{Type: ProposalTypePSK, PSK: &PreSharedKeyID{
 		Type: PSKTypeResumption, Usage: usage, PSKGroupID: bytes.Clone(g.ep.ctx.GroupID), PSKEpoch: epoch,
 	}})
-	pc, err := ng.Commit(&CommitOptions{Proposals: proposals})
+	pc, err := ng.Commit(&CommitOptions{Proposals: proposals, NoPath: ro.NoPath, OutOfBandTree: ro.OutOfBandTree})
 	if err != nil {
 		return nil, nil, err
 	}

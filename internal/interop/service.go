@@ -12,7 +12,6 @@ package interop
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -931,9 +930,8 @@ func (s *Service) subgroupResponse(g *mls.Group, id mls.Identity, encrypt bool, 
 }
 
 // ReInitWelcome creates the new group of a reinitialization, adds the
-// other members' KeyPackages and returns the Welcome. The ratchet tree is
-// returned on request; the Welcome carries it as well, as mls.Reinitialize
-// always puts it there.
+// other members' KeyPackages and returns the Welcome; with external_tree the
+// ratchet tree is returned beside it instead of inside it.
 func (s *Service) ReInitWelcome(_ context.Context, req *mlsclientpb.ReInitWelcomeRequest) (*mlsclientpb.CreateSubgroupResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -945,7 +943,10 @@ func (s *Service) ReInitWelcome(_ context.Context, req *mlsclientpb.ReInitWelcom
 	if err != nil {
 		return nil, err
 	}
-	g, welcome, err := ri.old.group.Reinitialize(s.groupOptions(), ri.identity, kps)
+	g, welcome, err := ri.old.group.Reinitialize(s.groupOptions(), ri.identity, kps, &mls.ResumeOptions{
+		NoPath:        !req.GetForcePath(),
+		OutOfBandTree: req.GetExternalTree(),
+	})
 	if err != nil {
 		return nil, rejected("reinitialize", err)
 	}
@@ -979,10 +980,6 @@ func (s *Service) HandleReInitWelcome(_ context.Context, req *mlsclientpb.Handle
 	return &mlsclientpb.JoinGroupResponse{StateId: stateID, EpochAuthenticator: g.EpochAuthenticator()}, nil
 }
 
-// errBranchExtensions: mls.Group.Branch gives the subgroup the parent's
-// group context extensions; other extensions cannot be requested.
-var errBranchExtensions = errors.New("the subgroup keeps the parent's group context extensions; other extensions are not supported")
-
 // CreateBranch creates a subgroup of the state's group with the members of
 // the KeyPackages. The parent state is kept.
 func (s *Service) CreateBranch(_ context.Context, req *mlsclientpb.CreateBranchRequest) (*mlsclientpb.CreateSubgroupResponse, error) {
@@ -996,30 +993,19 @@ func (s *Service) CreateBranch(_ context.Context, req *mlsclientpb.CreateBranchR
 	if err != nil {
 		return nil, err
 	}
-	if len(exts) > 0 && !sameExtensions(exts, st.group.Extensions()) {
-		return nil, status.Errorf(codes.Unimplemented, "interop: branch: %v", errBranchExtensions)
-	}
 	kps, err := decodeKeyPackages(req.GetKeyPackages())
 	if err != nil {
 		return nil, err
 	}
-	g, welcome, err := st.group.Branch(s.groupOptions(), req.GetGroupId(), st.identity, kps)
+	ro := &mls.ResumeOptions{NoPath: !req.GetForcePath(), OutOfBandTree: req.GetExternalTree()}
+	if len(exts) > 0 {
+		ro.Extensions = exts
+	}
+	g, welcome, err := st.group.Branch(s.groupOptions(), req.GetGroupId(), st.identity, kps, ro)
 	if err != nil {
 		return nil, rejected("branch", err)
 	}
 	return s.subgroupResponse(g, st.identity, st.encrypt, welcome, req.GetExternalTree())
-}
-
-func sameExtensions(a, b mls.Extensions) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Type != b[i].Type || string(a[i].Data) != string(b[i].Data) {
-			return false
-		}
-	}
-	return true
 }
 
 // HandleBranch joins a subgroup of the state's group with the KeyPackage of
