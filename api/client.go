@@ -164,6 +164,12 @@ func (c *Client) Remove(ctx context.Context, group, peerID string) (Group, error
 	return g, c.do(ctx, "POST", "/v1/groups/"+url.PathEscape(group)+"/remove", PeerRequest{Peer: peerID}, &g)
 }
 
+// Leave asks the group to remove this node and returns once the removal is
+// decided.
+func (c *Client) Leave(ctx context.Context, group string) error {
+	return c.do(ctx, "POST", "/v1/groups/"+url.PathEscape(group)+"/leave", nil, nil)
+}
+
 // History returns the newest limit entries of a group's history, oldest
 // first; limit 0 means the server's default.
 func (c *Client) History(ctx context.Context, group string, limit int) ([]Message, error) {

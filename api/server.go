@@ -83,6 +83,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/groups/{id}", s.group)
 	mux.HandleFunc("POST /v1/groups/{id}/invite", s.invite)
 	mux.HandleFunc("POST /v1/groups/{id}/remove", s.remove)
+	mux.HandleFunc("POST /v1/groups/{id}/leave", s.leave)
 	mux.HandleFunc("GET /v1/groups/{id}/messages", s.history)
 	mux.HandleFunc("POST /v1/groups/{id}/messages", s.send)
 	mux.HandleFunc("GET /v1/invitations", s.invitations)
@@ -345,6 +346,22 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 	s.membership(w, r, s.node.Remove)
+}
+
+// leave asks the group to remove this node; it answers once another member
+// has committed the removal and the group has decided it.
+func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
+	gid, ok := s.groupID(w, r, false)
+	if !ok || !readEmpty(w, r) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	defer cancel()
+	if err := s.node.Leave(ctx, gid); err != nil {
+		writeNodeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) membership(w http.ResponseWriter, r *http.Request, op func(context.Context, []byte, string) error) {

@@ -122,6 +122,23 @@ sees the invitation in 'conclave invites list'.`,
 				})
 			},
 		},
+		&cobra.Command{
+			Use:   "leave GROUP",
+			Short: "Leave a group; another member commits your removal, and this returns once it is decided",
+			Args:  exactArgs(1, "GROUP"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
+					if err := c.Leave(ctx, args[0]); err != nil {
+						return err
+					}
+					if a.json {
+						return a.printJSON(map[string]bool{"left": true})
+					}
+					fmt.Fprintf(a.stdout, "left %s\n", args[0])
+					return nil
+				})
+			},
+		},
 	)
 	return cmd
 }
