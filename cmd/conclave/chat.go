@@ -25,7 +25,8 @@ Slash commands:
   /invite PEER    invite a peer (by peer ID) to the current group
   /accept GROUP   accept a pending invitation
   /members        list the current group's members
-  /verify         show the safety code to compare with each member`,
+  /verify         show the safety code to compare with each member
+  /leave          leave the current group (another member commits the removal)`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErr("%s takes at most one GROUP", cmd.CommandPath())
@@ -317,6 +318,14 @@ func (m *chatModel) slash(line string) tea.Cmd {
 			}
 			return statusMsg{"joined " + short(f[1])}
 		}
+	case f[0] == "/leave" && len(f) == 1 && g != "":
+		m.status = "leaving " + short(g) + ": waiting for another member to commit the removal…"
+		return func() tea.Msg {
+			if err := m.client.Leave(m.ctx, g); err != nil {
+				return statusMsg{"leave: " + err.Error()}
+			}
+			return statusMsg{"left " + short(g)}
+		}
 	case (f[0] == "/members" || f[0] == "/verify") && g != "":
 		var parts []string
 		for _, mem := range m.groups[m.current].Members {
@@ -332,7 +341,7 @@ func (m *chatModel) slash(line string) tea.Cmd {
 		m.status = strings.Join(parts, " | ")
 		return nil
 	}
-	m.status = "commands: /invite PEER, /accept GROUP, /members, /verify (in a group)"
+	m.status = "commands: /invite PEER, /accept GROUP, /members, /verify, /leave (in a group)"
 	return nil
 }
 

@@ -157,4 +157,9 @@ func TestChat(t *testing.T) {
 	if !strings.Contains(r.screen(), "commands: /invite") {
 		t.Fatalf("unknown command without help:\n%s", r.screen())
 	}
+
+	// Leaving: Bob commits our removal once the proposal has waited, and the
+	// chat reports it.
+	r.typeLine("/leave")
+	r.until(ctx, "the group left", func() bool { return strings.Contains(r.screen(), "left "+short(group)) })
 }
