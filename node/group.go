@@ -530,8 +530,10 @@ func (n *Node) validateValue(g *group, ei *epochInstance, value []byte) error {
 	if err := m.Unmarshal(v.Commit); err != nil {
 		return fmt.Errorf("node: commit: %w", err)
 	}
-	if n.prof.Messages.EncryptHandshake && m.PrivateMessage == nil {
-		return errors.New("node: Commit must be a PrivateMessage")
+	if m.PublicMessage == nil {
+		// A PrivateMessage Commit could not be processed a second time after
+		// a restart (its handshake key is used up), so it is refused.
+		return errors.New("node: Commit must be a PublicMessage")
 	}
 	r, err := g.mls.Process(&m)
 	if err != nil {
@@ -821,32 +823,52 @@ func (n *Node) tryCommit(g *group) {
 }
 
 func (n *Node) proposeCommit(g *group, o *op) error {
+	commit, value, err := n.prepareCommit(g, o.proposals)
+	if err != nil {
+		return fmt.Errorf("node: %s: %w", o.desc, err)
+	}
+	return n.proposePrepared(g, o, commit, value)
+}
+
+// prepareCommit creates this node's Commit of the current epoch, keeps it
+// pending and stores the state; it returns the encoded Commit and the
+// consensus value that carries it. The Commit is a PublicMessage whatever
+// the profile says of handshakes: it only ever travels inside the
+// consensus value, which goes encrypted to members, and a PublicMessage
+// can be processed again after a restart, where a PrivateMessage would
+// have used up its handshake key the first time (see docs/node.md).
+func (n *Node) prepareCommit(g *group, proposals []mls.Proposal) (commit, value []byte, err error) {
 	pc, err := g.mls.Commit(&mls.CommitOptions{
-		SendOptions: mls.SendOptions{Encrypt: n.prof.Messages.EncryptHandshake},
-		Proposals:   o.proposals,
+		SendOptions: mls.SendOptions{Encrypt: false},
+		Proposals:   proposals,
 	})
 	if err != nil {
-		return fmt.Errorf("node: %s: commit: %w", o.desc, err)
+		return nil, nil, fmt.Errorf("commit: %w", err)
 	}
-	commit, err := pc.Commit.Marshal()
+	commit, err = pc.Commit.Marshal()
 	if err != nil {
 		g.mls.DiscardPending()
-		return fmt.Errorf("node: encode Commit: %w", err)
+		return nil, nil, fmt.Errorf("encode Commit: %w", err)
 	}
 	var welcome []byte
 	if pc.Welcome != nil {
 		if welcome, err = pc.Welcome.Marshal(); err != nil {
 			g.mls.DiscardPending()
-			return fmt.Errorf("node: encode Welcome: %w", err)
+			return nil, nil, fmt.Errorf("encode Welcome: %w", err)
 		}
 	}
 	if err := n.saveState(g); err != nil {
 		g.mls.DiscardPending()
-		return err
+		return nil, nil, err
 	}
+	return commit, commitValue{Commit: commit, Welcome: welcome}.marshal(), nil
+}
+
+// proposePrepared proposes the value of the Commit prepareCommit made.
+func (n *Node) proposePrepared(g *group, o *op, commit, value []byte) error {
 	g.cur.ownCommit = commit
 	g.active = o
-	if err := g.cur.inst.Propose(commitValue{Commit: commit, Welcome: welcome}.marshal()); err != nil {
+	if err := g.cur.inst.Propose(value); err != nil {
 		g.active = nil
 		g.cur.ownCommit = nil
 		g.mls.DiscardPending()

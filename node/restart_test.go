@@ -245,3 +245,59 @@ func storedRefs(t *testing.T, ctx context.Context, n *testNode) map[string]bool 
 	}
 	return out
 }
+
+// TestRestartBetweenStagingAndDecision: a member that validated (staged) a
+// received Commit, stored its state and restarted before the decision
+// processes the same Commit again when it is proposed, and the group moves
+// to the next epoch. (With the Commit in a PrivateMessage the restarted
+// member's handshake key for it was used up and the group stalled.)
+func TestRestartBetweenStagingAndDecision(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	dirB := t.TempDir()
+	a := startNode(t, testOptions(t.TempDir()))
+	b := startNode(t, testOptions(dirB))
+	connectAll(t, ctx, a, b)
+	gid := formGroup(t, ctx, a, b)
+	waitTopicPeers(t, ctx, gid, a, b)
+
+	type prepared struct{ commit, value []byte }
+	p, err := call(ctx, a.Node, func() (prepared, error) {
+		g := a.st.groups[string(gid)]
+		commit, value, err := a.prepareCommit(g, []mls.Proposal{})
+		return prepared{commit, value}, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged, err := call(ctx, b.Node, func() (int, error) {
+		g := b.st.groups[string(gid)]
+		if err := b.validateValue(g, g.cur, p.value); err != nil {
+			return 0, err
+		}
+		return len(g.cur.staged), b.saveState(g)
+	})
+	if err != nil || staged != 1 {
+		t.Fatalf("staging the Commit at b: %d staged, %v", staged, err)
+	}
+	closeNode(t, b.Node)
+
+	b2 := startNode(t, testOptions(dirB))
+	connectAll(t, ctx, a, b2)
+	waitTopicPeers(t, ctx, gid, a, b2)
+	o := &op{desc: "leaf update", proposals: []mls.Proposal{}, done: make(chan error, 1)}
+	if _, err := call(ctx, a.Node, func() (struct{}, error) {
+		return struct{}{}, a.proposePrepared(a.st.groups[string(gid)], o, p.commit, p.value)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-o.done:
+		if err != nil {
+			t.Fatalf("the prepared Commit: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the Commit staged before b's restart was never decided: the group stalled")
+	}
+	requireConverged(t, ctx, gid, 2, a, b2)
+}
