@@ -164,6 +164,37 @@ func (c *Client) Remove(ctx context.Context, group, peerID string) (Group, error
 	return g, c.do(ctx, "POST", "/v1/groups/"+url.PathEscape(group)+"/remove", PeerRequest{Peer: peerID}, &g)
 }
 
+// Contacts lists the contacts.
+func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
+	var out []Contact
+	return out, c.do(ctx, "GET", "/v1/contacts", nil, &out)
+}
+
+// Contact returns one contact, with the safety code to compare.
+func (c *Client) Contact(ctx context.Context, peerID string) (Contact, error) {
+	var out Contact
+	return out, c.do(ctx, "GET", "/v1/contacts/"+url.PathEscape(peerID), nil, &out)
+}
+
+// AddContact adds peerID under name (or renames an existing contact).
+func (c *Client) AddContact(ctx context.Context, peerID, name string) (Contact, error) {
+	var out Contact
+	return out, c.do(ctx, "POST", "/v1/contacts", ContactRequest{Peer: peerID, Name: name}, &out)
+}
+
+// RenameContact renames a contact.
+func (c *Client) RenameContact(ctx context.Context, peerID, name string) (Contact, error) {
+	var out Contact
+	return out, c.do(ctx, "POST", "/v1/contacts/"+url.PathEscape(peerID)+"/rename", RenameRequest{Name: name}, &out)
+}
+
+// VerifyContact records that code, read out by the person behind peerID,
+// matched; a code that does not match is refused.
+func (c *Client) VerifyContact(ctx context.Context, peerID, code, name string) (Contact, error) {
+	var out Contact
+	return out, c.do(ctx, "POST", "/v1/contacts/"+url.PathEscape(peerID)+"/verify", VerifyRequest{Code: code, Name: name}, &out)
+}
+
 // Leave asks the group to remove this node and returns once the removal is
 // decided.
 func (c *Client) Leave(ctx context.Context, group string) error {

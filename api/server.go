@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 
+	"github.com/conclave-im/conclave/datastore"
 	"github.com/conclave-im/conclave/identity"
 	"github.com/conclave-im/conclave/node"
 )
@@ -86,6 +87,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/groups/{id}/leave", s.leave)
 	mux.HandleFunc("GET /v1/groups/{id}/messages", s.history)
 	mux.HandleFunc("POST /v1/groups/{id}/messages", s.send)
+	mux.HandleFunc("GET /v1/contacts", s.contacts)
+	mux.HandleFunc("POST /v1/contacts", s.addContact)
+	mux.HandleFunc("GET /v1/contacts/{peer}", s.contact)
+	mux.HandleFunc("POST /v1/contacts/{peer}/rename", s.renameContact)
+	mux.HandleFunc("POST /v1/contacts/{peer}/verify", s.verifyContact)
 	mux.HandleFunc("GET /v1/invitations", s.invitations)
 	mux.HandleFunc("POST /v1/invitations/{id}/accept", s.accept)
 	mux.HandleFunc("POST /v1/invitations/{id}/decline", s.decline)
@@ -346,6 +352,104 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 	s.membership(w, r, s.node.Remove)
+}
+
+func (s *Server) contacts(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.node.Contacts(r.Context())
+	if err != nil {
+		writeNodeError(w, err)
+		return
+	}
+	out := make([]Contact, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, s.contactFrom(c))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
+	var req ContactRequest
+	if !readJSON(w, r, &req) || !validPeer(w, req.Peer) {
+		return
+	}
+	c, err := s.node.AddContact(r.Context(), req.Peer, req.Name)
+	if err != nil {
+		writeNodeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.contactFrom(c))
+}
+
+func (s *Server) contact(w http.ResponseWriter, r *http.Request) {
+	peer := r.PathValue("peer")
+	if !validPeer(w, peer) {
+		return
+	}
+	c, err := s.node.Contact(r.Context(), peer)
+	if err != nil {
+		writeNodeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.contactFrom(c))
+}
+
+func (s *Server) renameContact(w http.ResponseWriter, r *http.Request) {
+	peer := r.PathValue("peer")
+	var req RenameRequest
+	if !validPeer(w, peer) || !readJSON(w, r, &req) {
+		return
+	}
+	c, err := s.node.RenameContact(r.Context(), peer, req.Name)
+	if err != nil {
+		writeNodeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.contactFrom(c))
+}
+
+// verifyContact records a safety code compared out of band; a code that is
+// not this node's and the peer's is refused and changes nothing.
+func (s *Server) verifyContact(w http.ResponseWriter, r *http.Request) {
+	peer := r.PathValue("peer")
+	var req VerifyRequest
+	if !validPeer(w, peer) || !readJSON(w, r, &req) {
+		return
+	}
+	if err := s.node.VerifyContact(r.Context(), peer, req.Name, req.Code); err != nil {
+		writeNodeError(w, err)
+		return
+	}
+	c, err := s.node.Contact(r.Context(), peer)
+	if err != nil {
+		writeNodeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.contactFrom(c))
+}
+
+func validPeer(w http.ResponseWriter, peer string) bool {
+	if _, err := identity.ParsePeerID(peer); err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("peer %q: %v", peer, err))
+		return false
+	}
+	return true
+}
+
+func (s *Server) contactFrom(c datastore.Contact) Contact {
+	out := Contact{
+		PeerID:   string(c.PeerID),
+		Name:     c.Name,
+		Verified: c.Verification == datastore.Verified,
+		AddedAt:  c.AddedAt,
+	}
+	if code, err := s.node.SafetyCode(out.PeerID); err == nil {
+		out.SafetyCode = code
+	}
+	if out.Verified && !c.VerifiedAt.IsZero() {
+		t := c.VerifiedAt
+		out.VerifiedAt = &t
+	}
+	return out
 }
 
 // leave asks the group to remove this node; it answers once another member
@@ -688,10 +792,15 @@ func writeNodeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &re):
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
-	case errors.Is(err, node.ErrUnknownGroup), errors.Is(err, node.ErrNoInvitation), errors.Is(err, node.ErrNotMember):
+	case errors.Is(err, node.ErrUnknownGroup), errors.Is(err, node.ErrNoInvitation), errors.Is(err, node.ErrNotMember),
+		errors.Is(err, node.ErrUnknownContact):
 		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
 	case errors.Is(err, node.ErrAlreadyMember), errors.Is(err, node.ErrGroupInactive):
 		writeError(w, http.StatusConflict, CodeConflict, err.Error())
+	case errors.Is(err, node.ErrSafetyCodeMismatch):
+		writeError(w, http.StatusConflict, CodeConflict, err.Error())
+	case errors.Is(err, identity.ErrInvalidSafetyCode):
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 	case errors.Is(err, node.ErrMessageTooLong):
 		writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, err.Error())
 	case errors.Is(err, node.ErrBadKeyPackage):

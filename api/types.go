@@ -140,6 +140,35 @@ type ErrorDetail struct {
 	Message string `json:"message"`
 }
 
+// Contact is a peer the user knows, with the safety code to compare with
+// them and whether it was compared.
+type Contact struct {
+	PeerID     string     `json:"peer_id"`
+	Name       string     `json:"name,omitempty"`
+	Verified   bool       `json:"verified"`
+	SafetyCode string     `json:"safety_code"`
+	AddedAt    time.Time  `json:"added_at"`
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+}
+
+// ContactRequest adds a contact.
+type ContactRequest struct {
+	Peer string `json:"peer"`
+	Name string `json:"name,omitempty"`
+}
+
+// RenameRequest renames a contact.
+type RenameRequest struct {
+	Name string `json:"name"`
+}
+
+// VerifyRequest records that the safety code was compared out of band:
+// Code is the code the other person read out.
+type VerifyRequest struct {
+	Code string `json:"code"`
+	Name string `json:"name,omitempty"`
+}
+
 // Error codes.
 const (
 	CodeBadRequest     = "bad_request"

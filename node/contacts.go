@@ -13,6 +13,9 @@ import (
 // node and the contact: someone may be impersonating one of the two.
 var ErrSafetyCodeMismatch = errors.New("node: safety code does not match")
 
+// ErrUnknownContact reports a peer that is not among the contacts.
+var ErrUnknownContact = errors.New("node: unknown contact")
+
 // SafetyCode returns the code the user compares out of band with the
 // person behind peerID (docs/identity.md §3).
 func (n *Node) SafetyCode(peerID string) (string, error) {
@@ -71,4 +74,65 @@ func (n *Node) ContactVerification(ctx context.Context, peerID string) (datastor
 		return datastore.Unverified, fmt.Errorf("node: contact: %w", err)
 	}
 	return c.Verification, nil
+}
+
+// AddContact records peerID under name. Adding a peer that is already a
+// contact renames it and keeps its verification state.
+func (n *Node) AddContact(ctx context.Context, peerID, name string) (datastore.Contact, error) {
+	id, err := identity.ParsePeerID(peerID)
+	if err != nil {
+		return datastore.Contact{}, fmt.Errorf("node: add contact: %w", err)
+	}
+	c, err := n.store.Contacts().Get(ctx, []byte(peerID))
+	switch {
+	case errors.Is(err, datastore.ErrNotFound):
+		c = datastore.Contact{
+			PeerID:       []byte(peerID),
+			IdentityKey:  id.PublicKey(),
+			Verification: datastore.Unverified,
+			AddedAt:      n.clock.Now(),
+		}
+	case err != nil:
+		return datastore.Contact{}, fmt.Errorf("node: contact: %w", err)
+	}
+	c.Name = name
+	if err := n.store.Contacts().Put(ctx, c); err != nil {
+		return datastore.Contact{}, fmt.Errorf("node: store contact: %w", err)
+	}
+	return c, nil
+}
+
+// RenameContact changes a contact's name; ErrUnknownContact if peerID is
+// not a contact.
+func (n *Node) RenameContact(ctx context.Context, peerID, name string) (datastore.Contact, error) {
+	c, err := n.Contact(ctx, peerID)
+	if err != nil {
+		return datastore.Contact{}, err
+	}
+	c.Name = name
+	if err := n.store.Contacts().Put(ctx, c); err != nil {
+		return datastore.Contact{}, fmt.Errorf("node: store contact: %w", err)
+	}
+	return c, nil
+}
+
+// Contact returns one contact; ErrUnknownContact if peerID is not one.
+func (n *Node) Contact(ctx context.Context, peerID string) (datastore.Contact, error) {
+	c, err := n.store.Contacts().Get(ctx, []byte(peerID))
+	if errors.Is(err, datastore.ErrNotFound) {
+		return datastore.Contact{}, fmt.Errorf("%w: %s", ErrUnknownContact, peerID)
+	}
+	if err != nil {
+		return datastore.Contact{}, fmt.Errorf("node: contact: %w", err)
+	}
+	return c, nil
+}
+
+// Contacts lists every contact.
+func (n *Node) Contacts(ctx context.Context) ([]datastore.Contact, error) {
+	cs, err := n.store.Contacts().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("node: contacts: %w", err)
+	}
+	return cs, nil
 }
