@@ -174,8 +174,12 @@ type CommitPolicy struct {
 
 // MessagePolicy fixes the wire format of messages and its limits.
 type MessagePolicy struct {
-	// EncryptHandshake sends proposals and Commits as PrivateMessage; when
-	// false they go as PublicMessage (group-wide).
+	// EncryptHandshake sends standalone proposals as PrivateMessage; when
+	// false they go as PublicMessage (group-wide). Commits are always
+	// PublicMessages inside the consensus value, which itself only travels
+	// MLS-encrypted or over encrypted direct streams to members (so that a
+	// member restarted between staging and decision can process the Commit
+	// again; see docs/node.md, "Commits as PublicMessage").
 	EncryptHandshake bool
 	// PaddingBlock pads each PrivateMessage plaintext to a multiple of this
 	// many bytes.
