@@ -307,13 +307,12 @@ func (s *Server) groups(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) groupFrom(g node.GroupStatus) Group {
-	self := s.node.Identity()
 	out := Group{ID: hex.EncodeToString(g.GroupID), Epoch: g.Epoch, EpochAuthenticator: hex.EncodeToString(g.EpochAuthenticator), Active: g.Active, Members: []Member{}}
 	for _, m := range g.Members {
 		mem := Member{Leaf: m.Leaf, PeerID: m.PeerID, Assurance: m.Assurance.String(), Self: m.Self}
 		if !m.Self && m.PeerID != "" {
-			if id, err := identity.ParsePeerID(m.PeerID); err == nil {
-				mem.SafetyCode = identity.NewSafetyCode(self, id).String()
+			if code, err := s.node.SafetyCode(m.PeerID); err == nil {
+				mem.SafetyCode = code
 			}
 		}
 		out.Members = append(out.Members, mem)
@@ -338,12 +337,7 @@ func (s *Server) group(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	g, err := s.node.Group(r.Context(), gid)
-	if err != nil {
-		writeNodeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.groupFrom(g))
+	s.writeGroup(w, r, gid)
 }
 
 func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
@@ -442,7 +436,11 @@ func (s *Server) contactFrom(c datastore.Contact) Contact {
 		Verified: c.Verification == datastore.Verified,
 		AddedAt:  c.AddedAt,
 	}
-	if code, err := s.node.SafetyCode(out.PeerID); err == nil {
+	// A verified contact keeps the code that was compared; computing one
+	// costs thousands of hash iterations, so only unverified ones pay it.
+	if code, err := identity.ParseSafetyCode(c.SafetyCode); err == nil {
+		out.SafetyCode = code.String()
+	} else if code, err := s.node.SafetyCode(out.PeerID); err == nil {
 		out.SafetyCode = code
 	}
 	if out.Verified && !c.VerifiedAt.IsZero() {
@@ -477,8 +475,7 @@ func (s *Server) membership(w http.ResponseWriter, r *http.Request, op func(cont
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if _, err := identity.ParsePeerID(req.Peer); err != nil {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("peer %q: %v", req.Peer, err))
+	if !validPeer(w, req.Peer) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
@@ -487,6 +484,11 @@ func (s *Server) membership(w http.ResponseWriter, r *http.Request, op func(cont
 		writeNodeError(w, err)
 		return
 	}
+	s.writeGroup(w, r, gid)
+}
+
+// writeGroup answers with the group's current state, after an operation on it.
+func (s *Server) writeGroup(w http.ResponseWriter, r *http.Request, gid []byte) {
 	g, err := s.node.Group(r.Context(), gid)
 	if err != nil {
 		writeNodeError(w, err)
@@ -577,12 +579,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		writeNodeError(w, err)
 		return
 	}
-	g, err := s.node.Group(r.Context(), gid)
-	if err != nil {
-		writeNodeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.groupFrom(g))
+	s.writeGroup(w, r, gid)
 }
 
 func (s *Server) decline(w http.ResponseWriter, r *http.Request) {

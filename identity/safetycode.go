@@ -82,7 +82,30 @@ type SafetyCode struct {
 // NewSafetyCode returns the safety code of two identities. The order of the
 // arguments does not matter.
 func NewSafetyCode(a, b ID) SafetyCode {
-	fa, fb := fingerprintDigits(a), fingerprintDigits(b)
+	return combineFingerprints(fingerprintDigits(a), fingerprintDigits(b))
+}
+
+// SafetyCoder computes the safety codes between one identity (a node's own)
+// and others. Each fingerprint costs thousands of hash iterations, so the
+// own half is computed once rather than for every code shown.
+type SafetyCoder struct {
+	self [FingerprintDigits]byte
+}
+
+// NewSafetyCoder returns a SafetyCoder for self.
+func NewSafetyCoder(self ID) *SafetyCoder {
+	return &SafetyCoder{self: fingerprintDigits(self)}
+}
+
+// Code returns the safety code of self and other; it equals
+// NewSafetyCode(self, other).
+func (s *SafetyCoder) Code(other ID) SafetyCode {
+	return combineFingerprints(s.self, fingerprintDigits(other))
+}
+
+// combineFingerprints puts the smaller fingerprint first, so that both
+// sides see the same code.
+func combineFingerprints(fa, fb [FingerprintDigits]byte) SafetyCode {
 	if string(fb[:]) < string(fa[:]) {
 		fa, fb = fb, fa
 	}

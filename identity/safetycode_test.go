@@ -104,3 +104,17 @@ func BenchmarkParsePeerID(b *testing.B) {
 		}
 	}
 }
+
+func TestSafetyCoderMatchesNewSafetyCode(t *testing.T) {
+	self := mustGenerate(t, "self").ID()
+	coder := NewSafetyCoder(self)
+	for _, name := range []string{"alice", "bob", "carol", "dave"} {
+		other := mustGenerate(t, name).ID()
+		if got, want := coder.Code(other), NewSafetyCode(self, other); got != want {
+			t.Fatalf("%s: SafetyCoder gives %s, NewSafetyCode %s", name, got, want)
+		}
+		if got, want := coder.Code(other), NewSafetyCode(other, self); got != want {
+			t.Fatalf("%s: code depends on argument order", name)
+		}
+	}
+}

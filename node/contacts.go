@@ -23,7 +23,7 @@ func (n *Node) SafetyCode(peerID string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("node: safety code: %w", err)
 	}
-	return identity.NewSafetyCode(n.id.ID(), id).String(), nil
+	return n.codes.Code(id).String(), nil
 }
 
 // VerifyContact records that the user compared the safety code with the
@@ -38,7 +38,7 @@ func (n *Node) VerifyContact(ctx context.Context, peerID, name, code string) err
 	if err != nil {
 		return fmt.Errorf("node: verify contact: %w", err)
 	}
-	want := identity.NewSafetyCode(n.id.ID(), id)
+	want := n.codes.Code(id)
 	if got != want {
 		return ErrSafetyCodeMismatch
 	}

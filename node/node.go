@@ -45,6 +45,7 @@ type Node struct {
 	store    *datastore.Store
 	ownStore bool
 	id       *identity.NodeIdentity
+	codes    *identity.SafetyCoder // safety codes against id, its fingerprint computed once
 	net      *gossip.Network
 
 	// events carries work for the loop; done closes when the loop exits.
@@ -141,6 +142,7 @@ func (n *Node) startOnce(ctx context.Context) (err error) {
 	if n.id, err = n.loadIdentity(ctx); err != nil {
 		return err
 	}
+	n.codes = identity.NewSafetyCoder(n.id.ID())
 	n.log = n.log.With("node", n.id.ID())
 	var seed [16]byte
 	if _, err := io.ReadFull(n.rand, seed[:]); err != nil {
