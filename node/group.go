@@ -63,6 +63,11 @@ type group struct {
 	// merged); the node commits an update every Commits.LeafUpdateInterval.
 	lastUpdate time.Time
 
+	// lastCommitSync is when the node last asked a member for decisions it
+	// may have missed; commitSyncTurn rotates over the connected members.
+	lastCommitSync time.Time
+	commitSyncTurn int
+
 	// proposalsSince is when a standalone proposal by another member (a
 	// member leaving) was first cached in this epoch; the node commits
 	// cached proposals once they waited Commits.CommitPendingAfter.
@@ -1032,6 +1037,10 @@ func (n *Node) onTick() {
 		g.cur.inst.Tick()
 		n.drain(g, g.cur)
 		n.releaseGaps(g, now)
+		if now.Sub(g.lastCommitSync) >= n.prof.Delivery.CommitSyncInterval {
+			g.lastCommitSync = now
+			n.syncCommits(g)
+		}
 		if g.active != nil || len(g.ops) > 0 {
 			continue
 		}

@@ -137,23 +137,60 @@ func (n *Node) catchUpWith(p peer.ID) {
 // fetchFrom runs one catch-up with p: Commits first, so that the node is
 // in the newest epoch, then ciphertexts.
 func (n *Node) fetchFrom(ctx context.Context, p peer.ID, gid []byte, since uint64) {
+	if n.fetchCommits(ctx, p, gid, since) {
+		n.fetchMessages(ctx, p, gid)
+	}
+}
+
+// syncCommits asks one connected member, in turn, for decisions g may have
+// missed. A Committed broadcast that gossip did not deliver (for example to
+// a member that joined while the next epoch was being decided) is never
+// repeated, so without this the member would wait for its next reconnection.
+func (n *Node) syncCommits(g *group) {
+	var members []peer.ID
+	for _, p := range n.net.Host().Network().Peers() {
+		id, err := identity.ParsePeerID(p.String())
+		if err != nil {
+			continue
+		}
+		if _, ok := n.memberLeaf(g, id); ok {
+			members = append(members, p)
+		}
+	}
+	if len(members) == 0 {
+		return
+	}
+	p := members[g.commitSyncTurn%len(members)]
+	g.commitSyncTurn++
+	gid, since := g.id, g.mls.Epoch()
+	n.goAsync(func(ctx context.Context) { n.fetchCommits(ctx, p, gid, since) })
+}
+
+// fetchCommits fetches and learns p's decisions from epoch since on; it
+// reports whether p answered every request.
+func (n *Node) fetchCommits(ctx context.Context, p peer.ID, gid []byte, since uint64) bool {
 	batch := uint32(n.prof.Delivery.CatchUpBatch)
 	for {
 		resp, err := n.net.FetchCommits(ctx, p, gossip.CommitsRequest{GroupID: gid, SinceEpoch: since, Limit: batch})
 		if err != nil {
 			n.log.Debug("catch-up of Commits failed", "peer", p, "err", err)
-			return
+			return false
 		}
 		if len(resp.Commits) == 0 {
-			break
+			return true
 		}
 		recs := resp.Commits
 		n.post(func() { n.learnCommits(gid, recs) })
 		since = recs[len(recs)-1].Epoch + 1
 		if !resp.More {
-			break
+			return true
 		}
 	}
+}
+
+// fetchMessages fetches p's retained ciphertexts of the group.
+func (n *Node) fetchMessages(ctx context.Context, p peer.ID, gid []byte) {
+	batch := uint32(n.prof.Delivery.CatchUpBatch)
 	var cursor []byte
 	for {
 		resp, err := n.net.FetchMessages(ctx, p, gossip.MessagesRequest{GroupID: gid, Cursor: cursor, Limit: batch})

@@ -246,6 +246,10 @@ type DeliveryPolicy struct {
 	RetentionBytes      int64
 	// CatchUpBatch is the number of messages per catch-up response.
 	CatchUpBatch int
+	// CommitSyncInterval is how often a member asks one connected member, in
+	// turn, for decided Commits it may have missed: a decision broadcast that
+	// gossip did not deliver is never repeated otherwise.
+	CommitSyncInterval time.Duration
 }
 
 // ConsensusPolicy sets the clock of the per-epoch consensus.
@@ -344,6 +348,7 @@ func Default() Profile {
 			CiphertextRetention:  7 * day,
 			RetentionBytes:       256 << 20,
 			CatchUpBatch:         256,
+			CommitSyncInterval:   5 * time.Second,
 		},
 		Consensus: ConsensusPolicy{
 			TickInterval: 100 * time.Millisecond,

@@ -174,6 +174,7 @@ func TestValidate(t *testing.T) {
 		}, "Delivery.CiphertextRetention"},
 		{"retention store below one payload", func(p *Profile) { p.Delivery.RetentionBytes = 1 << 20 }, "Delivery.RetentionBytes"},
 		{"catch-up batch zero", func(p *Profile) { p.Delivery.CatchUpBatch = 0 }, "Delivery.CatchUpBatch"},
+		{"Commits never synced", func(p *Profile) { p.Delivery.CommitSyncInterval = 0 }, "Delivery.CommitSyncInterval"},
 
 		{"tick 1ms", func(p *Profile) { p.Consensus.TickInterval = time.Millisecond }, "Consensus.TickInterval"},
 		{"tick a minute", func(p *Profile) { p.Consensus.TickInterval = time.Minute }, "Consensus.TickInterval"},

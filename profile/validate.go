@@ -221,6 +221,7 @@ func (p *Profile) validateDelivery(v *validator) {
 	v.check(d.RetentionBytes >= int64(p.Messages.MaxDirectPayload), "Delivery.RetentionBytes",
 		"%d cannot hold one direct payload", d.RetentionBytes)
 	v.check(d.CatchUpBatch >= 1 && d.CatchUpBatch <= 1<<14, "Delivery.CatchUpBatch", "%d outside 1..16384", d.CatchUpBatch)
+	v.check(d.CommitSyncInterval > 0, "Delivery.CommitSyncInterval", "%v is not positive", d.CommitSyncInterval)
 }
 
 func (p *Profile) validateConsensus(v *validator) {
