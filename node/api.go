@@ -49,6 +49,9 @@ type GroupStatus struct {
 	EpochAuthenticator []byte
 	Members            []MemberStatus
 	Active             bool
+	// Pending are the membership changes this node asked for that the
+	// group has not decided yet, with why each waits.
+	Pending []PendingChange
 }
 
 // MemberStatus is one member of a group.
@@ -477,23 +480,37 @@ func (n *Node) Send(ctx context.Context, groupID []byte, text string, replyTo []
 			return Message{}, fmt.Errorf("node: history: %w", err)
 		}
 		msg := Message{GroupID: bytes.Clone(g.id), Seq: h[0].Seq, ID: c.ID, Sender: n.ID(), Epoch: g.mls.Epoch(), SentAt: c.SentAt, ReceivedAt: c.SentAt, ReplyTo: c.ReplyTo, Type: c.Type, Text: text, Own: true}
-		n.sendContent(g, id, cb)
+		n.st.outgoing[c.ID] = waitSending
+		msg.State, msg.Waiting = DeliveryPending, waitSending
 		n.emit(MessageReceived{Message: msg})
+		n.sendContent(g, id, cb)
+		msg.State, msg.Waiting = n.ownState(c.ID)
 		return msg, nil
 	})
 }
 
-// sendContent encrypts content in the group's current epoch and publishes
-// it; the outbox item goes once the network has taken it.
+// sendContent encrypts content in the group's current epoch, logs the
+// ciphertext for catch-up and hands it to the members online; the outbox
+// item goes once the network has taken it (delivery.go).
 func (n *Node) sendContent(g *group, outboxID uint64, cb []byte) {
+	var c Content
+	if err := c.Unmarshal(cb); err != nil {
+		n.log.Error("unreadable outbox item dropped", "err", err)
+		if err := n.store.Outbox().Remove(n.ctx, outboxID); err != nil {
+			n.log.Error("outbox", "err", err)
+		}
+		return
+	}
 	g.sendSeq++
 	m, err := g.mls.EncryptApplication(encodeContentFrame(g.sendSeq, cb), nil)
 	if err != nil {
 		n.log.Error("encrypt message; it stays in the outbox", "err", err)
+		n.markOwn(g, c.ID, DeliveryPending, "cannot encrypt: "+err.Error())
 		return
 	}
 	if err := n.saveState(g); err != nil {
 		n.log.Error("message stays in the outbox", "err", err)
+		n.markOwn(g, c.ID, DeliveryPending, "cannot save the group state")
 		return
 	}
 	b, err := m.Marshal()
@@ -501,21 +518,13 @@ func (n *Node) sendContent(g *group, outboxID uint64, cb []byte) {
 		n.log.Error("encode message", "err", err)
 		return
 	}
-	var c Content
-	if err := c.Unmarshal(cb); err == nil {
-		err := n.store.MessageLog().Append(n.ctx, g.id, []datastore.LogEntry{{MessageID: c.ID[:], Epoch: g.mls.Epoch(), ReceivedAt: n.clock.Now(), Ciphertext: b}})
-		if err != nil {
-			n.log.Error("message log", "err", err)
-		}
+	err = n.store.MessageLog().Append(n.ctx, g.id, []datastore.LogEntry{{MessageID: c.ID[:], Epoch: g.mls.Epoch(), ReceivedAt: n.clock.Now(), Ciphertext: b}})
+	if err != nil {
+		n.log.Error("message log", "err", err)
 	}
-	n.publish(g, gossip.KindGroupMessage, append([]byte{tagMLS}, b...), func(err error) {
-		if err != nil {
-			return // stays in the outbox for the next start
-		}
-		if err := n.store.Outbox().Remove(n.ctx, outboxID); err != nil {
-			n.log.Error("outbox", "err", err)
-		}
-	})
+	u := &unsent{outboxID: outboxID, id: c.ID, payload: append([]byte{tagMLS}, b...)}
+	g.unsent = append(g.unsent, u)
+	n.deliver(g, u)
 }
 
 // resendOutbox publishes the messages a previous run accepted but did not
@@ -634,6 +643,20 @@ func (n *Node) History(ctx context.Context, groupID []byte, limit int) ([]Messag
 	if err != nil {
 		return nil, fmt.Errorf("node: history: %w", err)
 	}
+	pending, err := call(ctx, n, func() (map[[MessageIDLen]byte]string, error) {
+		m := make(map[[MessageIDLen]byte]string)
+		for _, e := range entries {
+			if id, ok := messageID(e.MessageID); ok {
+				if w, ok := n.st.outgoing[id]; ok {
+					m[id] = w
+				}
+			}
+		}
+		return m, nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Message, 0, len(entries))
 	for _, e := range entries {
 		var c Content
@@ -646,6 +669,12 @@ func (n *Node) History(ctx context.Context, groupID []byte, limit int) ([]Messag
 			SentAt: c.SentAt, ReceivedAt: e.ReceivedAt, ReplyTo: c.ReplyTo, Type: c.Type, Text: string(c.Body),
 			Own: string(e.Sender) == n.ID(),
 		})
+		if m := &out[len(out)-1]; m.Own && m.Type != ContentEvent {
+			m.State = DeliverySent
+			if w, ok := pending[m.ID]; ok {
+				m.State, m.Waiting = DeliveryPending, w
+			}
+		}
 	}
 	return out, nil
 }
@@ -674,7 +703,7 @@ func (n *Node) Groups(ctx context.Context) ([]GroupStatus, error) {
 }
 
 func (n *Node) status(g *group) GroupStatus {
-	s := GroupStatus{GroupID: bytes.Clone(g.id), Epoch: g.mls.Epoch(), EpochAuthenticator: g.mls.EpochAuthenticator(), Active: !g.inactive}
+	s := GroupStatus{GroupID: bytes.Clone(g.id), Epoch: g.mls.Epoch(), EpochAuthenticator: g.mls.EpochAuthenticator(), Active: !g.inactive, Pending: n.pendingChanges(g)}
 	cs := g.mls.CipherSuite()
 	for _, m := range g.mls.Members() {
 		ms := MemberStatus{Leaf: uint32(m.Leaf), Self: m.Leaf == g.mls.OwnLeaf()}
@@ -740,4 +769,14 @@ func (n *Node) Leave(ctx context.Context, groupID []byte) error {
 	case <-n.done:
 		return ErrClosed
 	}
+}
+
+// messageID converts a stored message ID.
+func messageID(b []byte) ([MessageIDLen]byte, bool) {
+	var id [MessageIDLen]byte
+	if len(b) != MessageIDLen {
+		return id, false
+	}
+	copy(id[:], b)
+	return id, true
 }

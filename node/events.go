@@ -42,11 +42,29 @@ type GroupLeft struct {
 	Epoch   uint64
 }
 
-func (GroupJoined) isEvent()        {}
-func (InvitationReceived) isEvent() {}
-func (EpochChanged) isEvent()       {}
-func (MessageReceived) isEvent()    {}
-func (GroupLeft) isEvent()          {}
+// MessageStateChanged: the delivery state of one of this node's own
+// messages changed.
+type MessageStateChanged struct {
+	GroupID []byte
+	ID      [MessageIDLen]byte
+	State   DeliveryState
+	Waiting string // for a pending message, why it waits
+}
+
+// PendingChanged: the membership changes this node waits on in a group,
+// or the reasons they wait, changed. Pending is the whole new list.
+type PendingChanged struct {
+	GroupID []byte
+	Pending []PendingChange
+}
+
+func (GroupJoined) isEvent()         {}
+func (InvitationReceived) isEvent()  {}
+func (EpochChanged) isEvent()        {}
+func (MessageReceived) isEvent()     {}
+func (GroupLeft) isEvent()           {}
+func (MessageStateChanged) isEvent() {}
+func (PendingChanged) isEvent()      {}
 
 // Message is one message of a group's history.
 type Message struct {
@@ -61,6 +79,9 @@ type Message struct {
 	Type       ContentType
 	Text       string
 	Own        bool
+	// State and Waiting are set for this node's own messages only.
+	State   DeliveryState
+	Waiting string
 }
 
 // Subscribe returns a channel of the node's events from now on, and a

@@ -74,7 +74,13 @@ type group struct {
 	proposalsSince time.Time
 	// leaving holds the Leave call waiting for this node's removal; the
 	// self-removal is proposed again in every epoch until it is committed.
-	leaving chan error
+	leaving      chan error
+	leavingSince time.Time
+
+	// unsent are this node's messages no member has received from it yet
+	// (delivery.go); pendingSig is the last PendingChanged sent.
+	unsent     []*unsent
+	pendingSig string
 }
 
 // epochInstance is the consensus instance of one epoch with what the node
@@ -103,6 +109,7 @@ type op struct {
 	peer      identity.ID
 	proposals []mls.Proposal // nil while the KeyPackage is being fetched
 	done      chan error     // buffered; receives the outcome once
+	since     time.Time      // when the node first reported it pending
 }
 
 func (o *op) finish(err error) {
@@ -755,6 +762,13 @@ func (n *Node) leaveGroup(g *group, epoch uint64) {
 		o.finish(ErrGroupInactive)
 	}
 	g.ops = nil
+	for _, u := range g.unsent {
+		// Nobody can receive them any more; the history keeps them.
+		if err := n.store.Outbox().Remove(n.ctx, u.outboxID); err != nil {
+			n.log.Error("outbox", "err", err)
+		}
+	}
+	g.unsent = nil
 	if err := n.store.Groups().Delete(n.ctx, g.id); err != nil {
 		n.log.Error("delete state of a group left", "err", err)
 	}
@@ -1037,6 +1051,8 @@ func (n *Node) onTick() {
 		g.cur.inst.Tick()
 		n.drain(g, g.cur)
 		n.releaseGaps(g, now)
+		n.retryUnsent(g)
+		n.notePending(g)
 		if now.Sub(g.lastCommitSync) >= n.prof.Delivery.CommitSyncInterval {
 			g.lastCommitSync = now
 			n.syncCommits(g)

@@ -70,6 +70,8 @@ type loopState struct {
 	nextSub     int
 	crand       *mrand.Rand // consensus timeout jitter
 	names       map[string]string
+	// outgoing holds the reason each pending own message waits.
+	outgoing map[[MessageIDLen]byte]string
 	fatal       error
 }
 
@@ -153,6 +155,7 @@ func (n *Node) startOnce(ctx context.Context) (err error) {
 		invitations: make(map[string]*invitation),
 		subs:        make(map[int]chan Event),
 		names:       make(map[string]string),
+		outgoing:    make(map[[MessageIDLen]byte]string),
 		crand:       mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(seed[:8]), binary.BigEndian.Uint64(seed[8:]))),
 	}
 	if n.st.pool, err = loadKeyPackagePool(ctx, n); err != nil {
