@@ -72,7 +72,7 @@ type loopState struct {
 	names       map[string]string
 	// outgoing holds the reason each pending own message waits.
 	outgoing map[[MessageIDLen]byte]string
-	fatal       error
+	fatal    error
 }
 
 // New checks opts and returns a node that is not started yet.
