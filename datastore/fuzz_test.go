@@ -40,6 +40,7 @@ func FuzzIdentity(f *testing.F) {
 
 func FuzzKeyPackage(f *testing.F) {
 	fuzzRoundTrip(f, unmarshalKeyPackage, KeyPackage{Ref: []byte("r"), KeyPackage: []byte("kp"), InitPrivateKey: []byte("i"), LeafPrivateKey: []byte("l"), SignaturePrivateKey: []byte("s"), CreatedAt: fuzzTime, LastResort: true})
+	f.Add((&KeyPackage{Ref: []byte("r"), CreatedAt: fuzzTime, ServedAt: fuzzTime}).marshal())
 }
 
 func FuzzGroupState(f *testing.F) {

@@ -1,6 +1,7 @@
 package datastore
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -97,6 +98,10 @@ type KeyPackage struct {
 	CreatedAt           time.Time
 	NotAfter            time.Time
 	LastResort          bool // may be used by several Welcomes (RFC 9420 §16.8)
+	// ServedAt is when a single-use KeyPackage was handed to a peer; it is
+	// never served again. Zero until then. (Added after the first
+	// version; records without it decode as never served.)
+	ServedAt time.Time
 }
 
 func (r *KeyPackage) marshal() []byte {
@@ -109,6 +114,9 @@ func (r *KeyPackage) marshal() []byte {
 	putTime(&e, r.CreatedAt)
 	putTime(&e, r.NotAfter)
 	e.bool(r.LastResort)
+	if !r.ServedAt.IsZero() {
+		putTime(&e, r.ServedAt)
+	}
 	return e.b
 }
 
@@ -123,6 +131,11 @@ func unmarshalKeyPackage(p []byte) (KeyPackage, error) {
 		CreatedAt:           getTime(&d),
 		NotAfter:            getTime(&d),
 		LastResort:          d.bool(),
+	}
+	if d.err == nil && len(d.b) > 0 {
+		if r.ServedAt = getTime(&d); r.ServedAt.IsZero() && d.err == nil {
+			d.fail(errors.New("served time present but zero"))
+		}
 	}
 	return r, d.finish()
 }

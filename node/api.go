@@ -27,6 +27,7 @@ const ContentEvent ContentType = 0xFF01
 const (
 	outboxMessage    = "message"
 	outboxInvitation = "invitation"
+	outboxWelcome    = "welcome" // a decided Welcome still to be delivered (welcome.go)
 )
 
 // Invitation is a Welcome waiting for the user's decision.
@@ -536,6 +537,10 @@ func (n *Node) resendOutbox() {
 		return
 	}
 	for _, it := range items {
+		if it.Kind == outboxWelcome {
+			n.resumeWelcome(it)
+			continue
+		}
 		if it.Kind != outboxMessage {
 			continue
 		}

@@ -780,46 +780,6 @@ func (n *Node) leaveGroup(g *group, epoch uint64) {
 	n.emit(GroupLeft{GroupID: bytes.Clone(g.id), Epoch: epoch})
 }
 
-// deliverWelcome sends the decided Welcome to each added member, retrying
-// per the profile until it is acknowledged.
-func (n *Node) deliverWelcome(g *group, added []mls.Member, welcome []byte) {
-	cs := g.mls.CipherSuite()
-	gid := bytes.Clone(g.id)
-	for _, m := range added {
-		li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
-		if err != nil || li.Assurance != identity.Verified {
-			continue
-		}
-		pid, err := peer.Decode(li.ID.PeerID())
-		if err != nil {
-			continue
-		}
-		n.goAsync(func(ctx context.Context) {
-			retry := n.prof.Delivery.WelcomeRetry
-			attempts := int(n.prof.Delivery.WelcomeRetention / retry)
-			var tick Ticker
-			for i := 0; i <= attempts; i++ {
-				sctx, cancel := context.WithTimeout(ctx, retry)
-				err := n.net.SendWelcome(sctx, pid, gid, welcome)
-				cancel()
-				if err == nil {
-					return
-				}
-				n.log.Debug("Welcome not delivered yet", "to", pid, "err", err)
-				if tick == nil {
-					tick = n.clock.NewTicker(retry)
-					defer tick.Stop()
-				}
-				select {
-				case <-tick.C():
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-	}
-}
-
 // tryCommit commits the next ready membership change, if nothing else of
 // this node's is being decided in the group.
 func (n *Node) tryCommit(g *group) {
@@ -1044,6 +1004,7 @@ func (n *Node) replayEarly(g *group) {
 // onTick advances every group's consensus clock.
 func (n *Node) onTick() {
 	now := n.clock.Now()
+	n.maintainKeyPackages(now)
 	for _, g := range n.st.groups {
 		if g.inactive || g.cur == nil {
 			continue

@@ -38,15 +38,8 @@ func loadKeyPackagePool(ctx context.Context, n *Node) (*keyPackagePool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: load KeyPackages: %w", err)
 	}
-	now := n.clock.Now()
 	for i := range recs {
 		rec := &recs[i]
-		if now.After(rec.NotAfter.Add(n.prof.KeyPackages.ExpiredInitKeyGrace)) {
-			if err := n.store.KeyPackages().Delete(ctx, rec.Ref); err != nil {
-				return nil, fmt.Errorf("node: delete expired KeyPackage: %w", err)
-			}
-			continue
-		}
 		var m mls.MLSMessage
 		if err := m.Unmarshal(rec.KeyPackage); err != nil || m.KeyPackage == nil {
 			n.log.Error("stored KeyPackage does not parse; deleting it", "err", err)
@@ -57,11 +50,56 @@ func loadKeyPackagePool(ctx context.Context, n *Node) (*keyPackagePool, error) {
 		}
 		p.byRef[string(rec.Ref)] = rec
 		p.suites[string(rec.Ref)] = m.KeyPackage.CipherSuite
+		if !rec.ServedAt.IsZero() {
+			p.served[string(rec.Ref)] = true
+		}
+	}
+	if err := p.expire(ctx, n); err != nil {
+		return nil, err
 	}
 	if err := p.refill(ctx, n); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// expire deletes the KeyPackages, with their private keys, that expired
+// longer than ExpiredInitKeyGrace ago: a Welcome to them can no longer be
+// accepted.
+func (p *keyPackagePool) expire(ctx context.Context, n *Node) error {
+	now := n.clock.Now()
+	for ref, rec := range p.byRef {
+		if !now.After(rec.NotAfter.Add(n.prof.KeyPackages.ExpiredInitKeyGrace)) {
+			continue
+		}
+		if err := n.store.KeyPackages().Delete(ctx, rec.Ref); err != nil {
+			return fmt.Errorf("node: delete expired KeyPackage: %w", err)
+		}
+		delete(p.byRef, ref)
+		delete(p.suites, ref)
+		delete(p.served, ref)
+	}
+	return nil
+}
+
+// keyPackageCheckInterval is how often a running node expires and renews
+// its KeyPackages (the lifetimes themselves are in the profile).
+const keyPackageCheckInterval = 10 * time.Minute
+
+// maintainKeyPackages expires and renews the pool on a running node, so
+// that a node up for months keeps serving current KeyPackages.
+func (n *Node) maintainKeyPackages(now time.Time) {
+	if now.Sub(n.st.lastPoolCheck) < keyPackageCheckInterval {
+		return
+	}
+	n.st.lastPoolCheck = now
+	p := n.st.pool
+	if err := p.expire(n.ctx, n); err != nil {
+		n.log.Error("KeyPackage expiry", "err", err)
+	}
+	if err := p.refill(n.ctx, n); err != nil {
+		n.log.Error("KeyPackage renewal", "err", err)
+	}
 }
 
 // usable reports whether rec may still be handed out: not served yet and
@@ -183,6 +221,13 @@ func (n *Node) serveKeyPackage(from peer.ID, suite uint16) ([]byte, error) {
 		return nil, fmt.Errorf("node: no KeyPackage for %v: %w", cs, gossip.ErrNotFound)
 	}
 	if !pick.LastResort {
+		// Marked before it leaves, so that a restart never serves it twice.
+		served := *pick
+		served.ServedAt = now
+		if err := n.store.KeyPackages().Put(n.ctx, served); err != nil {
+			return nil, fmt.Errorf("node: mark KeyPackage served: %w", err)
+		}
+		*pick = served
 		p.served[string(pick.Ref)] = true
 	}
 	p.serveLog[from] = append(log, now)

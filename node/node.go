@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -72,7 +73,9 @@ type loopState struct {
 	names       map[string]string
 	// outgoing holds the reason each pending own message waits.
 	outgoing map[[MessageIDLen]byte]string
-	fatal    error
+	// lastPoolCheck is when the KeyPackage pool was last expired and renewed.
+	lastPoolCheck time.Time
+	fatal         error
 }
 
 // New checks opts and returns a node that is not started yet.
@@ -161,6 +164,7 @@ func (n *Node) startOnce(ctx context.Context) (err error) {
 	if n.st.pool, err = loadKeyPackagePool(ctx, n); err != nil {
 		return err
 	}
+	n.st.lastPoolCheck = n.clock.Now()
 
 	cfg := n.opts.Network
 	if cfg.Identity, err = crypto.UnmarshalEd25519PrivateKey(n.id.Ed25519PrivateKey()); err != nil {
