@@ -138,6 +138,14 @@ type Group struct {
 	sub     *pubsub.Subscription
 	limiter *peerLimiter
 
+	// ctx ends when the group is left; peer-event watchers (counted in
+	// watchers) hold topic event handlers until it does.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	mu       sync.Mutex
+	left     bool
+	watchers sync.WaitGroup
+
 	closeOnce sync.Once
 }
 
@@ -183,6 +191,7 @@ func (n *Network) Join(groupID []byte) (*Group, error) {
 		return nil, fmt.Errorf("gossip: subscribing: %w", err)
 	}
 	g.topic, g.sub = t, sub
+	g.ctx, g.cancel = context.WithCancel(n.ctx)
 	n.groups[name] = g
 	return g, nil
 }
@@ -304,6 +313,11 @@ func (g *Group) Leave() error {
 func (g *Group) leave() error {
 	var err error
 	g.closeOnce.Do(func() {
+		g.mu.Lock()
+		g.left = true
+		g.mu.Unlock()
+		g.cancel()
+		g.watchers.Wait() // pubsub refuses to close a topic with event handlers
 		g.sub.Cancel()
 		err = errors.Join(g.topic.Close(), g.n.ps.UnregisterTopicValidator(g.topic.String()))
 	})
