@@ -81,6 +81,8 @@ type group struct {
 	// (delivery.go); pendingSig is the last PendingChanged sent.
 	unsent     []*unsent
 	pendingSig string
+
+	facts *memberFacts // members' join epochs and idleness, settings seen (members.go); nil until first used
 }
 
 // epochInstance is the consensus instance of one epoch with what the node
@@ -569,6 +571,9 @@ func (n *Node) checkCommit(g *group, props []mls.Proposal, diff mls.MembershipDi
 	if len(props) > n.prof.Commits.MaxProposalsPerCommit {
 		return fmt.Errorf("node: Commit with %d proposals", len(props))
 	}
+	if err := n.checkSettingsProposals(g, props); err != nil { // settings.go
+		return err
+	}
 	cs := g.mls.CipherSuite()
 	now := n.clock.Now()
 	for _, p := range props {
@@ -719,6 +724,7 @@ func (n *Node) applyDecision(g *group, ei *epochInstance, d *consensus.Decision)
 		ev.Removed = append(ev.Removed, memberName(g.mls.CipherSuite(), m))
 	}
 	n.recordMembershipEvent(g, ev)
+	n.afterDecision(g, staged, res) // member facts, settings event, refit own queued changes (members.go)
 	n.emit(ev)
 
 	if res.Removed || !g.mls.Active() {
@@ -1012,6 +1018,7 @@ func (n *Node) onTick() {
 		g.cur.inst.Tick()
 		n.drain(g, g.cur)
 		n.releaseGaps(g, now)
+		n.idleTick(g, now) // idle-member eviction (idle.go)
 		n.retryUnsent(g)
 		n.notePending(g)
 		if now.Sub(g.lastCommitSync) >= n.prof.Delivery.CommitSyncInterval {

@@ -65,6 +65,14 @@ func TestLeafCapabilities(t *testing.T) {
 	if !slices.Contains(c.Credentials, p.Credentials.Own) {
 		t.Error("own credential type not advertised")
 	}
+	// Any member may change the group settings, so every leaf supports
+	// the extension and every new group requires it.
+	if !slices.Contains(c.Extensions, ExtensionTypeGroupSettings) {
+		t.Errorf("leaf capabilities %v lack the group settings extension", c.Extensions)
+	}
+	if rc := p.RequiredCapabilities(); !slices.Contains(rc.ExtensionTypes, ExtensionTypeGroupSettings) {
+		t.Errorf("required capabilities %v lack the group settings extension", rc.ExtensionTypes)
+	}
 	c.CipherSuites[0], c.Credentials[0] = 0, 0
 	if p.Crypto.CipherSuites[0] == 0 || p.Credentials.Accepted[0] == 0 {
 		t.Error("LeafCapabilities shares its slices with the profile")

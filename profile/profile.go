@@ -19,6 +19,12 @@ import (
 	"github.com/conclave-im/conclave/mls"
 )
 
+// ExtensionTypeGroupSettings is Conclave's group context extension holding
+// the group's name and topic (private-use range, RFC 9420 §17.3; the codec
+// is in node/). Every Conclave leaf advertises it and every new group
+// requires it, so that any member can change the settings.
+const ExtensionTypeGroupSettings mls.ExtensionType = 0xF0C2
+
 // Name identifies this version of the profile. It changes whenever a
 // group-wide default changes, so nodes can tell they disagree.
 const Name = "conclave/1"
@@ -155,6 +161,13 @@ type MembershipPolicy struct {
 	// IdleEviction removes a member whose leaf has not been updated for
 	// this long (any member proposes it). Zero disables eviction.
 	IdleEviction time.Duration
+	// IdleAwayGap: a pause of at least this long between two of this
+	// node's own ticks (it was suspended, or its clock jumped) counts as
+	// time the node was away, which, like the time it was stopped, is left
+	// out of every member's idle time: a node does not evict members it
+	// did not watch (local). Zero turns the detection off: every pause
+	// then counts as watched time (the stopped time still does not).
+	IdleAwayGap time.Duration
 }
 
 // CommitPolicy fixes when members commit.
@@ -273,7 +286,7 @@ func Default() Profile {
 				mls.MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519,
 			},
 			GroupIDSize:             32,
-			RequiredGroupExtensions: []mls.ExtensionType{},
+			RequiredGroupExtensions: []mls.ExtensionType{ExtensionTypeGroupSettings},
 			ForbiddenExtensions: []mls.ExtensionType{
 				mls.ExtensionTypeExternalPub,
 				mls.ExtensionTypeExternalSenders,
@@ -312,6 +325,7 @@ func Default() Profile {
 				mls.ProposalTypeGroupContextExtensions,
 			},
 			IdleEviction: 30 * day,
+			IdleAwayGap:  time.Hour,
 		},
 		Commits: CommitPolicy{
 			CommitPendingAfter:    2 * time.Second,

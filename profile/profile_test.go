@@ -124,6 +124,9 @@ func TestValidate(t *testing.T) {
 		{"external senders with the extension forbidden", func(p *Profile) { p.Membership.AllowExternalSenders = true }, "Membership.AllowExternalSenders"},
 		{"eviction sooner than updates", func(p *Profile) { p.Membership.IdleEviction = 2 * day }, "Membership.IdleEviction"},
 		{"eviction disabled", func(p *Profile) { p.Membership.IdleEviction = 0 }, ""},
+		{"away gap off", func(p *Profile) { p.Membership.IdleAwayGap = 0 }, ""},
+		{"away gap of a second", func(p *Profile) { p.Membership.IdleAwayGap = time.Second }, "Membership.IdleAwayGap"},
+		{"negative away gap", func(p *Profile) { p.Membership.IdleAwayGap = -time.Hour }, "Membership.IdleAwayGap"},
 
 		{"commit pending never", func(p *Profile) { p.Commits.CommitPendingAfter = 0 }, "Commits.CommitPendingAfter"},
 		{"commit pending after a day", func(p *Profile) { p.Commits.CommitPendingAfter = day }, "Commits.CommitPendingAfter"},

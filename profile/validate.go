@@ -157,6 +157,8 @@ func (p *Profile) validateMembership(v *validator) {
 		"external_senders must be forbidden exactly when external senders are not allowed")
 	v.check(m.IdleEviction == 0 || m.IdleEviction >= 4*p.Commits.LeafUpdateInterval, "Membership.IdleEviction",
 		"%v: must be zero or at least 4 × Commits.LeafUpdateInterval, so that active members are never evicted", m.IdleEviction)
+	v.check(m.IdleAwayGap == 0 || m.IdleAwayGap >= time.Minute, "Membership.IdleAwayGap",
+		"%v: must be zero (off) or at least a minute, so that ordinary scheduling stalls count as watched time", m.IdleAwayGap)
 }
 
 func (p *Profile) validateCommits(v *validator) {
