@@ -53,6 +53,8 @@ type GroupStatus struct {
 	// Pending are the membership changes this node asked for that the
 	// group has not decided yet, with why each waits.
 	Pending []PendingChange
+	// Name and Topic are the group settings (settings.go); empty if unset.
+	Name, Topic string
 }
 
 // MemberStatus is one member of a group.
@@ -67,8 +69,12 @@ type MemberStatus struct {
 }
 
 // CreateGroup creates a group with this node as its only member and returns
-// its ID.
-func (n *Node) CreateGroup(ctx context.Context) ([]byte, error) {
+// its ID; opts may give it a name and topic (WithName, WithTopic).
+func (n *Node) CreateGroup(ctx context.Context, opts ...GroupOption) ([]byte, error) {
+	settings, err := creationExtensions(opts) // name and topic (settings.go)
+	if err != nil {
+		return nil, err
+	}
 	return call(ctx, n, func() ([]byte, error) {
 		gid := make([]byte, n.prof.Crypto.GroupIDSize)
 		if _, err := io.ReadFull(n.rand, gid); err != nil {
@@ -84,7 +90,7 @@ func (n *Node) CreateGroup(ctx context.Context) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: required capabilities: %w", err)
 		}
-		mg, err := mls.NewGroup(n.groupOptions(), cs, gid, id, mls.Extensions{{Type: mls.ExtensionTypeRequiredCapabilities, Data: rcb}})
+		mg, err := mls.NewGroup(n.groupOptions(), cs, gid, id, append(mls.Extensions{{Type: mls.ExtensionTypeRequiredCapabilities, Data: rcb}}, settings...))
 		if err != nil {
 			return nil, fmt.Errorf("node: new group: %w", err)
 		}
@@ -709,6 +715,7 @@ func (n *Node) Groups(ctx context.Context) ([]GroupStatus, error) {
 
 func (n *Node) status(g *group) GroupStatus {
 	s := GroupStatus{GroupID: bytes.Clone(g.id), Epoch: g.mls.Epoch(), EpochAuthenticator: g.mls.EpochAuthenticator(), Active: !g.inactive, Pending: n.pendingChanges(g)}
+	s.Name, s.Topic = n.groupSettings(g)
 	cs := g.mls.CipherSuite()
 	for _, m := range g.mls.Members() {
 		ms := MemberStatus{Leaf: uint32(m.Leaf), Self: m.Leaf == g.mls.OwnLeaf()}

@@ -368,3 +368,9 @@ func (n *Node) recordEvent(g *group, sender, text string) {
 		SentAt: c.SentAt, ReceivedAt: c.SentAt, Type: ContentEvent, Text: text, Own: sender == n.ID(),
 	}})
 }
+
+// groupSettings returns g's name and topic.
+func (n *Node) groupSettings(g *group) (name, topic string) {
+	s := settingsOf(g.mls.Extensions())
+	return s.Name, s.Topic
+}
