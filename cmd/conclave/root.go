@@ -103,6 +103,7 @@ running daemon through its local API.`,
 		a.historyCommand(),
 		a.eventsCommand(),
 		a.chatCommand(),
+		a.testnetCommand(),
 	)
 	return root
 }

@@ -122,9 +122,18 @@ func (c *controlServer) startNode(w http.ResponseWriter, r *http.Request) {
 	c.replyStatus(w, r, c.t.StartNode(ctx, i))
 }
 
+// down stops every node before it answers, so that their data directories
+// are free once the caller hears back, then asks the program running the
+// testnet to close it.
 func (c *controlServer) down(w http.ResponseWriter, r *http.Request) {
+	defer c.t.requestDown()
+	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	defer cancel()
+	if err := c.t.shutdown(ctx); err != nil {
+		writeOpError(w, err)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
-	c.t.requestDown()
 }
 
 // replyStatus answers with the testnet's status, or with err if the
@@ -246,9 +255,26 @@ func (c *Client) StartNode(ctx context.Context, i int) (Status, error) {
 	return st, c.do(ctx, "POST", "/v1/nodes/"+strconv.Itoa(i)+"/start", nil, &st)
 }
 
-// Down stops the testnet.
+// Down stops the testnet. It returns once every node has stopped and the
+// control socket no longer answers, so a new testnet can start in the
+// directory right away.
 func (c *Client) Down(ctx context.Context) error {
-	return c.do(ctx, "POST", "/v1/down", nil, nil)
+	if err := c.do(ctx, "POST", "/v1/down", nil, nil); err != nil {
+		return err
+	}
+	c.Close()
+	// The program running the testnet closes the socket after the reply;
+	// nothing announces that moment, so look until it is gone.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for socketAnswers(c.sock) {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("testnet: down: the control socket %s still answers: %w", c.sock, ctx.Err())
+		}
+	}
+	return nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

@@ -93,6 +93,7 @@ type Testnet struct {
 	closed bool
 
 	control     *controlServer
+	closeOnce   sync.Once
 	downOnce    sync.Once
 	downRequest chan struct{} // closed when the control API asks the testnet to go down
 }
@@ -408,21 +409,24 @@ func (t *Testnet) StartNode(ctx context.Context, i int) error {
 
 // Close stops the control API and every node.
 func (t *Testnet) Close(ctx context.Context) error {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return nil
-	}
-	t.closed = true
-	t.mu.Unlock()
-	t.requestDown()
 	var err error
-	if t.control != nil {
-		err = t.control.close(ctx)
-	}
+	t.closeOnce.Do(func() {
+		t.requestDown()
+		if t.control != nil {
+			err = t.control.close(ctx)
+		}
+		err = errors.Join(err, t.shutdown(ctx))
+	})
+	return err
+}
+
+// shutdown stops every node and refuses further changes; the control API
+// keeps answering (with ErrNotRunning) until Close.
+func (t *Testnet) shutdown(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return errors.Join(err, t.stopAll(ctx))
+	t.closed = true
+	return t.stopAll(ctx)
 }
 
 // side returns the side (0-based) node i is on, or 0 when healed.

@@ -440,13 +440,23 @@ func TestControlErrors(t *testing.T) {
 		t.Fatalf("after heal: %+v", st)
 	}
 
+	// As `conclave testnet up` does: close the testnet once asked to.
+	closed := make(chan error, 1)
+	go func() {
+		<-tn.Done()
+		closed <- tn.Close(ctx)
+	}()
 	if err := ctl.Down(ctx); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-tn.Done():
-	case <-ctx.Done():
-		t.Fatal("down did not signal Done")
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if tn.Node(1) != nil || tn.Node(2) != nil {
+		t.Fatal("nodes still run after down")
+	}
+	if _, err := ctl.Status(ctx); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("status after down: %v, want ErrNotRunning", err)
 	}
 }
 

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/conclave-im/conclave/internal/testnet"
+)
+
+// runCLI runs one conclave command in this process.
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestTestnetCLI drives `conclave testnet` as an operator would: up in the
+// background, status, a node's own CLI through --home, partition and heal,
+// stop and start, bad input, down.
+func TestTestnetCLI(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tn")
+
+	if code, _, errOut := runCLI("testnet", "status", "--dir", dir); code != exitNotRunning ||
+		!strings.Contains(errOut, "testnet not running") || !strings.Contains(errOut, "start it with `conclave testnet up --dir "+dir+"`") {
+		t.Fatalf("status without a testnet: exit %d, %q", code, errOut)
+	}
+
+	pr, pw := io.Pipe()
+	var upErr bytes.Buffer
+	upDone := make(chan int, 1)
+	go func() {
+		code := run([]string{"testnet", "up", "-n", "3", "--dir", dir}, strings.NewReader(""), pw, &upErr)
+		pw.Close()
+		upDone <- code
+	}()
+	var banner []string
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		signalled := false
+		for sc.Scan() { // reads on to the end, so up never blocks on its output
+			if !signalled {
+				banner = append(banner, sc.Text())
+				if strings.HasPrefix(sc.Text(), "Stop with Ctrl-C") {
+					close(ready)
+					signalled = true
+				}
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case code := <-upDone:
+		t.Fatalf("testnet up exited with %d before it was ready: %s", code, upErr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("testnet up not ready after 60s: %s", upErr.String())
+	}
+	text := strings.Join(banner, "\n")
+	if !strings.HasPrefix(text, "conclave testnet ready: 3 nodes in "+dir) || !strings.Contains(text, filepath.Join(dir, "node3", "conclave.sock")) {
+		t.Fatalf("banner:\n%s", text)
+	}
+
+	// Every conclave command works against a node with --home.
+	code, out, errOut := runCLI("--home", filepath.Join(dir, "node2"), "id", "--peer")
+	if code != exitOK || !strings.HasPrefix(out, "12D3KooW") {
+		t.Fatalf("conclave --home node2 id --peer: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, _ = runCLI("testnet", "status", "--dir", dir, "--json")
+	var st testnet.Status
+	if code != exitOK || json.Unmarshal([]byte(out), &st) != nil || len(st.Nodes) != 3 || st.Nodes[1].PeerID != strings.TrimSpace(runOut(t, "--home", filepath.Join(dir, "node2"), "id", "--peer")) {
+		t.Fatalf("testnet status --json: exit %d, %s", code, out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"partition", "1,4"}, exitUsage, "there is no node 4: the testnet has nodes 1 to 3"},
+		{[]string{"partition", "1,2", "2,3"}, exitUsage, "sides 1 and 2 overlap: node 2 is on both"},
+		{[]string{"partition", "1,x"}, exitUsage, `"x" is not a node number`},
+		{[]string{"partition"}, exitUsage, "wants the sides"},
+		{[]string{"stop", "7"}, exitUsage, "there is no node 7"},
+		{[]string{"stop", "seven"}, exitUsage, `"seven" is not a node number`},
+		{[]string{"start", "1"}, exitUsage, "node1 is already running"},
+	} {
+		code, _, errOut := runCLI(append(append([]string{"testnet"}, tc.args...), "--dir", dir)...)
+		if code != tc.code || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("testnet %v: exit %d, %q; want %d and %q", tc.args, code, errOut, tc.code, tc.msg)
+		}
+	}
+
+	out = runOut(t, "testnet", "partition", "1", "2,3", "--dir", dir)
+	if !strings.Contains(out, "partitioned into 1 | 2,3") || !strings.Contains(out, "node1  running  1     nobody") {
+		t.Fatalf("partition output:\n%s", out)
+	}
+	out = runOut(t, "testnet", "heal", "--dir", dir)
+	if !strings.Contains(out, "network: whole") || !strings.Contains(out, "node1  running  -     2,3") {
+		t.Fatalf("heal output:\n%s", out)
+	}
+	if out := runOut(t, "testnet", "stop", "3", "--dir", dir); !strings.Contains(out, "stopped node3") {
+		t.Fatalf("stop output: %s", out)
+	}
+	if code, _, errOut := runCLI("--home", filepath.Join(dir, "node3"), "status"); code != exitNotRunning {
+		t.Fatalf("status of a stopped node: exit %d, %s", code, errOut)
+	}
+	if out := runOut(t, "testnet", "start", "3", "--dir", dir); !strings.Contains(out, "started node3 (connected to node 1,2)") {
+		t.Fatalf("start output: %s", out)
+	}
+
+	// A second testnet on the same directory is refused.
+	if code, _, errOut := runCLI("testnet", "up", "--dir", dir); code != exitAddrInUse || !strings.Contains(errOut, "already running") {
+		t.Fatalf("second up: exit %d, %q", code, errOut)
+	}
+
+	if out := runOut(t, "testnet", "down", "--dir", dir); !strings.Contains(out, "testnet stopped") {
+		t.Fatalf("down output: %s", out)
+	}
+	select {
+	case code := <-upDone:
+		if code != exitOK {
+			t.Fatalf("testnet up exited with %d after down: %s", code, upErr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("testnet up still runs after down")
+	}
+	if code, _, errOut := runCLI("testnet", "up", "--reset", "--dir", filepath.Dir(dir)); code != exitUsage || !strings.Contains(errOut, "not a testnet directory") {
+		t.Fatalf("reset of the parent directory: exit %d, %q", code, errOut)
+	}
+}
+
+// runOut runs a command that must succeed and returns its output.
+func runOut(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := runCLI(args...)
+	if code != exitOK {
+		t.Fatalf("conclave %v: exit %d: %s", args, code, errOut)
+	}
+	return out
+}
