@@ -78,7 +78,7 @@ func (tf *testnetFlags) resolve() (dir, flag string, err error) {
 		return "", "", withCode(exitUsage, fmt.Errorf("testnet directory %q: %w", d, err))
 	}
 	if tf.dir != "" {
-		flag = " --dir " + shellQuote(abs)
+		flag = " --dir " + tnShellQuote(abs)
 	}
 	return abs, flag, nil
 }
@@ -203,13 +203,13 @@ func (a *app) printTestnetBanner(st testnet.Status, dirFlag string) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, n.PeerID, n.Home, n.Socket)
 	}
 	tw.Flush()
-	h := func(i int) string { return "--home " + shellQuote(st.Nodes[i].Home) }
+	h := func(i int) string { return "--home " + tnShellQuote(st.Nodes[i].Home) }
 	fmt.Fprintf(w, "\nNext, in another terminal (every conclave command works with --home <node's HOME>):\n")
 	fmt.Fprintf(w, "  GROUP=$(conclave %s group create)\n", h(0))
 	if len(st.Nodes) > 1 {
 		fmt.Fprintf(w, "  conclave %s group invite $GROUP $(conclave %s id --peer)\n", h(0), h(1))
 		fmt.Fprintf(w, "  conclave %s invites accept $GROUP\n", h(1))
-		fmt.Fprintf(w, "  conclave testnet partition%s 1 %s    # cut node1 off from the rest\n", dirFlag, joinRange(2, len(st.Nodes)))
+		fmt.Fprintf(w, "  conclave testnet partition%s 1 %s    # cut node1 off from the rest\n", dirFlag, tnJoinRange(2, len(st.Nodes)))
 	}
 	fmt.Fprintf(w, "  conclave testnet status%s                # who is connected to whom\n", dirFlag)
 	fmt.Fprintf(w, "  conclave testnet heal%s\n", dirFlag)
@@ -217,7 +217,7 @@ func (a *app) printTestnetBanner(st testnet.Status, dirFlag string) {
 	fmt.Fprintf(w, "Stop with Ctrl-C or 'conclave testnet down%s'. docs/testnet.md walks through a rehearsal.\n", dirFlag)
 }
 
-func joinRange(from, to int) string {
+func tnJoinRange(from, to int) string {
 	var s []string
 	for i := from; i <= to; i++ {
 		s = append(s, strconv.Itoa(i))
@@ -249,14 +249,14 @@ func printTestnetStatus(w io.Writer, st testnet.Status) {
 	} else {
 		var sides []string
 		for _, s := range st.Partition {
-			sides = append(sides, joinInts(s))
+			sides = append(sides, tnJoinInts(s))
 		}
 		fmt.Fprintf(w, "network: partitioned into %s\n", strings.Join(sides, " | "))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATE\tSIDE\tCONNECTED TO\tPEER ID\tHOME")
 	for _, n := range st.Nodes {
-		state, side, conns := "running", "-", joinInts(n.ConnectedTo)
+		state, side, conns := "running", "-", tnJoinInts(n.ConnectedTo)
 		if !n.Running {
 			state, conns = "stopped", "-"
 		} else if conns == "" {
@@ -271,9 +271,61 @@ func printTestnetStatus(w io.Writer, st testnet.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, state, side, conns, n.PeerID, n.Home)
 	}
 	tw.Flush()
+	printTestnetGroups(w, st)
 }
 
-func joinInts(is []int) string {
+// printTestnetGroups shows each group as every running node sees it: one
+// line when they all agree, else one line per node with the changes it
+// waits on.
+func printTestnetGroups(w io.Writer, st testnet.Status) {
+	type view struct {
+		node string
+		g    testnet.GroupView
+	}
+	var order []string
+	byGroup := map[string][]view{}
+	for _, n := range st.Nodes {
+		for _, g := range n.Groups {
+			if _, ok := byGroup[g.ID]; !ok {
+				order = append(order, g.ID)
+			}
+			byGroup[g.ID] = append(byGroup[g.ID], view{n.Name, g})
+		}
+	}
+	for _, id := range order {
+		views := byGroup[id]
+		agree := true
+		var names []string
+		for _, v := range views {
+			names = append(names, strings.TrimPrefix(v.node, "node"))
+			first := views[0].g
+			if v.g.Epoch != first.Epoch || v.g.EpochAuthenticator != first.EpochAuthenticator || len(v.g.Pending) > 0 {
+				agree = false
+			}
+		}
+		fmt.Fprintf(w, "\ngroup %s\n", id)
+		if agree {
+			g := views[0].g
+			fmt.Fprintf(w, "  node %s agree: epoch %d, %d members, authenticator %s\n", strings.Join(names, ","), g.Epoch, g.Members, tnShortHex(g.EpochAuthenticator))
+			continue
+		}
+		for _, v := range views {
+			fmt.Fprintf(w, "  %-6s epoch %d, %d members, authenticator %s\n", v.node, v.g.Epoch, v.g.Members, tnShortHex(v.g.EpochAuthenticator))
+			for _, p := range v.g.Pending {
+				fmt.Fprintf(w, "         %s: %s (since %s)\n", p.Desc, p.Waiting, p.Since.Local().Format("15:04:05"))
+			}
+		}
+	}
+}
+
+func tnShortHex(hex string) string {
+	if len(hex) > 16 {
+		return hex[:16]
+	}
+	return hex
+}
+
+func tnJoinInts(is []int) string {
 	s := make([]string, len(is))
 	for k, i := range is {
 		s[k] = strconv.Itoa(i)
@@ -330,8 +382,8 @@ func (a *app) testnetHealCommand(tf *testnetFlags) *cobra.Command {
 	}
 }
 
-// nodeArg parses the node number argument of stop and start.
-func nodeArg(cmd *cobra.Command, args []string) (int, error) {
+// tnNodeArg parses the node number argument of stop and start.
+func tnNodeArg(cmd *cobra.Command, args []string) (int, error) {
 	i, err := strconv.Atoi(strings.TrimPrefix(args[0], "node"))
 	if err != nil {
 		return 0, usageErr("%s: %q is not a node number (see '%s --help')", cmd.CommandPath(), args[0], cmd.CommandPath())
@@ -345,7 +397,7 @@ func (a *app) testnetStopCommand(tf *testnetFlags) *cobra.Command {
 		Short: "Stop node N (its data stays) to rehearse a member going offline",
 		Args:  exactArgs(1, "a node number"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			i, err := nodeArg(cmd, args)
+			i, err := tnNodeArg(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -368,7 +420,7 @@ func (a *app) testnetStartCommand(tf *testnetFlags) *cobra.Command {
 		Short: "Start node N again; it catches up on what it missed",
 		Args:  exactArgs(1, "a node number"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			i, err := nodeArg(cmd, args)
+			i, err := tnNodeArg(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -378,14 +430,14 @@ func (a *app) testnetStartCommand(tf *testnetFlags) *cobra.Command {
 					return err
 				}
 				return a.output(st, func(w io.Writer) {
-					fmt.Fprintf(w, "started node%d (connected to %s)\n", i, orNobody(joinInts(st.Nodes[i-1].ConnectedTo)))
+					fmt.Fprintf(w, "started node%d (connected to %s)\n", i, tnOrNobody(tnJoinInts(st.Nodes[i-1].ConnectedTo)))
 				})
 			})
 		},
 	}
 }
 
-func orNobody(s string) string {
+func tnOrNobody(s string) string {
 	if s == "" {
 		return "nobody"
 	}
@@ -412,9 +464,9 @@ func (a *app) testnetDownCommand(tf *testnetFlags) *cobra.Command {
 	}
 }
 
-// shellQuote quotes s for a POSIX shell when it needs it, so printed
+// tnShellQuote quotes s for a POSIX shell when it needs it, so printed
 // commands can be pasted.
-func shellQuote(s string) string {
+func tnShellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%,=", r))
 	}) < 0 {

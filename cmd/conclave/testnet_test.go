@@ -13,8 +13,8 @@ import (
 	"github.com/conclave-im/conclave/internal/testnet"
 )
 
-// runCLI runs one conclave command in this process.
-func runCLI(args ...string) (code int, stdout, stderr string) {
+// tnRun runs one conclave command in this process.
+func tnRun(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = run(args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
@@ -26,7 +26,7 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 func TestTestnetCLI(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tn")
 
-	if code, _, errOut := runCLI("testnet", "status", "--dir", dir); code != exitNotRunning ||
+	if code, _, errOut := tnRun("testnet", "status", "--dir", dir); code != exitNotRunning ||
 		!strings.Contains(errOut, "testnet not running") || !strings.Contains(errOut, "start it with `conclave testnet up --dir "+dir+"`") {
 		t.Fatalf("status without a testnet: exit %d, %q", code, errOut)
 	}
@@ -67,13 +67,13 @@ func TestTestnetCLI(t *testing.T) {
 	}
 
 	// Every conclave command works against a node with --home.
-	code, out, errOut := runCLI("--home", filepath.Join(dir, "node2"), "id", "--peer")
+	code, out, errOut := tnRun("--home", filepath.Join(dir, "node2"), "id", "--peer")
 	if code != exitOK || !strings.HasPrefix(out, "12D3KooW") {
 		t.Fatalf("conclave --home node2 id --peer: exit %d, %q %q", code, out, errOut)
 	}
-	code, out, _ = runCLI("testnet", "status", "--dir", dir, "--json")
+	code, out, _ = tnRun("testnet", "status", "--dir", dir, "--json")
 	var st testnet.Status
-	if code != exitOK || json.Unmarshal([]byte(out), &st) != nil || len(st.Nodes) != 3 || st.Nodes[1].PeerID != strings.TrimSpace(runOut(t, "--home", filepath.Join(dir, "node2"), "id", "--peer")) {
+	if code != exitOK || json.Unmarshal([]byte(out), &st) != nil || len(st.Nodes) != 3 || st.Nodes[1].PeerID != strings.TrimSpace(tnRunOK(t, "--home", filepath.Join(dir, "node2"), "id", "--peer")) {
 		t.Fatalf("testnet status --json: exit %d, %s", code, out)
 	}
 
@@ -90,36 +90,36 @@ func TestTestnetCLI(t *testing.T) {
 		{[]string{"stop", "seven"}, exitUsage, `"seven" is not a node number`},
 		{[]string{"start", "1"}, exitUsage, "node1 is already running"},
 	} {
-		code, _, errOut := runCLI(append(append([]string{"testnet"}, tc.args...), "--dir", dir)...)
+		code, _, errOut := tnRun(append(append([]string{"testnet"}, tc.args...), "--dir", dir)...)
 		if code != tc.code || !strings.Contains(errOut, tc.msg) {
 			t.Errorf("testnet %v: exit %d, %q; want %d and %q", tc.args, code, errOut, tc.code, tc.msg)
 		}
 	}
 
-	out = runOut(t, "testnet", "partition", "1", "2,3", "--dir", dir)
+	out = tnRunOK(t, "testnet", "partition", "1", "2,3", "--dir", dir)
 	if !strings.Contains(out, "partitioned into 1 | 2,3") || !strings.Contains(out, "node1  running  1     nobody") {
 		t.Fatalf("partition output:\n%s", out)
 	}
-	out = runOut(t, "testnet", "heal", "--dir", dir)
+	out = tnRunOK(t, "testnet", "heal", "--dir", dir)
 	if !strings.Contains(out, "network: whole") || !strings.Contains(out, "node1  running  -     2,3") {
 		t.Fatalf("heal output:\n%s", out)
 	}
-	if out := runOut(t, "testnet", "stop", "3", "--dir", dir); !strings.Contains(out, "stopped node3") {
+	if out := tnRunOK(t, "testnet", "stop", "3", "--dir", dir); !strings.Contains(out, "stopped node3") {
 		t.Fatalf("stop output: %s", out)
 	}
-	if code, _, errOut := runCLI("--home", filepath.Join(dir, "node3"), "status"); code != exitNotRunning {
+	if code, _, errOut := tnRun("--home", filepath.Join(dir, "node3"), "status"); code != exitNotRunning {
 		t.Fatalf("status of a stopped node: exit %d, %s", code, errOut)
 	}
-	if out := runOut(t, "testnet", "start", "3", "--dir", dir); !strings.Contains(out, "started node3 (connected to node 1,2)") {
+	if out := tnRunOK(t, "testnet", "start", "3", "--dir", dir); !strings.Contains(out, "started node3 (connected to node 1,2)") {
 		t.Fatalf("start output: %s", out)
 	}
 
 	// A second testnet on the same directory is refused.
-	if code, _, errOut := runCLI("testnet", "up", "--dir", dir); code != exitAddrInUse || !strings.Contains(errOut, "already running") {
+	if code, _, errOut := tnRun("testnet", "up", "--dir", dir); code != exitAddrInUse || !strings.Contains(errOut, "already running") {
 		t.Fatalf("second up: exit %d, %q", code, errOut)
 	}
 
-	if out := runOut(t, "testnet", "down", "--dir", dir); !strings.Contains(out, "testnet stopped") {
+	if out := tnRunOK(t, "testnet", "down", "--dir", dir); !strings.Contains(out, "testnet stopped") {
 		t.Fatalf("down output: %s", out)
 	}
 	select {
@@ -130,15 +130,15 @@ func TestTestnetCLI(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("testnet up still runs after down")
 	}
-	if code, _, errOut := runCLI("testnet", "up", "--reset", "--dir", filepath.Dir(dir)); code != exitUsage || !strings.Contains(errOut, "not a testnet directory") {
+	if code, _, errOut := tnRun("testnet", "up", "--reset", "--dir", filepath.Dir(dir)); code != exitUsage || !strings.Contains(errOut, "not a testnet directory") {
 		t.Fatalf("reset of the parent directory: exit %d, %q", code, errOut)
 	}
 }
 
-// runOut runs a command that must succeed and returns its output.
-func runOut(t *testing.T, args ...string) string {
+// tnRunOK runs a command that must succeed and returns its output.
+func tnRunOK(t *testing.T, args ...string) string {
 	t.Helper()
-	code, out, errOut := runCLI(args...)
+	code, out, errOut := tnRun(args...)
 	if code != exitOK {
 		t.Fatalf("conclave %v: exit %d: %s", args, code, errOut)
 	}

@@ -2,10 +2,12 @@ package testnet
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ParseSides parses sides as the CLI takes them: one argument per side,
@@ -167,8 +169,30 @@ type NodeStatus struct {
 	Addrs []string `json:"addrs,omitempty"`
 	// ConnectedTo are the testnet nodes this one has an open connection with.
 	ConnectedTo []int `json:"connected_to"`
-	// Error says why the connections could not be read, if so.
+	// Groups are the node's active groups as it sees them.
+	Groups []GroupView `json:"groups,omitempty"`
+	// Error says why the node's connections or groups could not be read.
 	Error string `json:"error,omitempty"`
+}
+
+// GroupView is one group as one node sees it: comparing the views of the
+// nodes shows a partition's effect (epochs apart, changes waiting) and its
+// end (one epoch, one authenticator).
+type GroupView struct {
+	ID                 string `json:"id"`
+	Epoch              uint64 `json:"epoch"`
+	EpochAuthenticator string `json:"epoch_authenticator"`
+	Members            int    `json:"members"`
+	// Pending are the membership changes this node asked for that wait,
+	// with why ("waiting for a majority of members to be online ...").
+	Pending []PendingView `json:"pending,omitempty"`
+}
+
+// PendingView is one membership change a node waits on.
+type PendingView struct {
+	Desc    string    `json:"desc"`
+	Since   time.Time `json:"since"`
+	Waiting string    `json:"waiting"`
 }
 
 // Status reports every node, whom it is connected to, and the partition.
@@ -197,6 +221,21 @@ func (t *Testnet) Status(ctx context.Context) (Status, error) {
 			peers, err := m.node.Peers(ctx)
 			if err != nil {
 				ns.Error = err.Error()
+			}
+			groups, err := m.node.Groups(ctx)
+			if err != nil {
+				ns.Error = err.Error()
+			}
+			for _, g := range groups {
+				if !g.Active {
+					continue
+				}
+				gv := GroupView{ID: hex.EncodeToString(g.GroupID), Epoch: g.Epoch,
+					EpochAuthenticator: hex.EncodeToString(g.EpochAuthenticator), Members: len(g.Members)}
+				for _, p := range g.Pending {
+					gv.Pending = append(gv.Pending, PendingView{Desc: p.Desc, Since: p.Since, Waiting: p.Waiting})
+				}
+				ns.Groups = append(ns.Groups, gv)
 			}
 			for _, p := range peers {
 				if i, ok := byID[p.ID]; ok {

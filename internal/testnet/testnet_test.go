@@ -211,6 +211,13 @@ func TestPartitionRehearsal(t *testing.T) {
 		minorityRemove <- err
 	}()
 	waitPending(t, ctx, pending, "remove "+ids[4], "waiting for a majority")
+	st, err = ctl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs := st.Nodes[0].Groups; len(gs) != 1 || len(gs[0].Pending) != 1 || !strings.Contains(gs[0].Pending[0].Waiting, "waiting for a majority") {
+		t.Fatalf("status of node1 during the partition: %+v; want its removal waiting for a majority", st.Nodes[0])
+	}
 
 	// The majority removes node5 and chats on.
 	if _, err := c[3].Remove(ctx, gid, ids[5]); err != nil {
@@ -249,6 +256,21 @@ func TestPartitionRehearsal(t *testing.T) {
 		w[i].waitEpoch(t, ctx, gid, final)
 	}
 	w[4].wait(t, ctx, "removal", func(w *watcher) bool { return w.left[gid] })
+
+	st, err = ctl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range st.Nodes[:3] {
+		if len(ns.Groups) != 1 || ns.Groups[0].Epoch != final || ns.Groups[0].Members != 3 || len(ns.Groups[0].Pending) != 0 {
+			t.Fatalf("status of %s after healing: %+v", ns.Name, ns.Groups)
+		}
+	}
+	for _, ns := range st.Nodes[3:] {
+		if len(ns.Groups) != 0 {
+			t.Fatalf("status of removed %s: %+v", ns.Name, ns.Groups)
+		}
+	}
 
 	all := []string{"minority: 1 to 2", "minority: 2 to 1", "majority: 3 after removing 5"}
 	var want api.Group
