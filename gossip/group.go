@@ -56,7 +56,7 @@ func (n *Network) startPubsub() error {
 	if !pc.DisableScoring {
 		opts = append(opts,
 			pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
-			pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(n.tracer.scoreSnapshot), scoreInspectPeriod),
+			pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.tracer.scoreSnapshot), scoreInspectPeriod),
 			pubsub.WithAppSpecificRpcInspector(n.tracer.inspectRPC))
 	}
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host, opts...)

@@ -179,7 +179,7 @@ func TestGraylistCounting(t *testing.T) {
 	}
 	tr := newTracer(m, 8)
 	gray, fine := peer.ID("gray"), peer.ID("fine")
-	tr.scoreSnapshot(map[peer.ID]*pubsub.PeerScoreSnapshot{gray: {Score: -3000}, fine: {Score: -100}})
+	tr.scoreSnapshot(map[peer.ID]float64{gray: -3000, fine: -100})
 	rpc := &pubsub.RPC{}
 	rpc.Publish = []*pb.Message{{Data: []byte("a")}, {Data: []byte("b")}}
 	tr.inspectRPC(gray, rpc)
