@@ -281,6 +281,9 @@ func (n *Node) refitSettingsOps(g *group, f *memberFacts) {
 // proposals: they may change only the group settings extension, and only
 // to well-formed settings.
 func (n *Node) checkSettingsProposals(g *group, props []mls.Proposal) error {
+	// The facts must know the settings before this Commit, to tell what
+	// it changed once it is merged.
+	n.facts(g)
 	for _, p := range props {
 		if p.Type != mls.ProposalTypeGroupContextExtensions {
 			continue
