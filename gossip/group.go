@@ -255,12 +255,10 @@ func (g *Group) Publish(ctx context.Context, kind Kind, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, publishMaxWait)
-	waited, err := n.tracer.waitUncongested(wctx)
-	cancel()
+	waited, err := n.tracer.waitUncongested(ctx, publishMaxWait)
 	n.metrics.publishWait.Observe(waited.Seconds())
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("gossip: publish: %w", ctx.Err())
+	if err != nil {
+		return fmt.Errorf("gossip: publish: %w", err)
 	}
 	if err := g.topic.Publish(ctx, data); err != nil {
 		return fmt.Errorf("gossip: publish: %w", err)

@@ -133,19 +133,25 @@ func (t *tracer) Leave(topic string) {
 }
 
 // waitUncongested blocks while any peer's outbound queue is above the high
-// watermark. It returns how long it waited.
-func (t *tracer) waitUncongested(ctx context.Context) (time.Duration, error) {
+// watermark, for at most maxWait. It returns how long it waited, and an
+// error only if ctx ended. The uncongested case, nearly every call, takes
+// one lock and no timer.
+func (t *tracer) waitUncongested(ctx context.Context, maxWait time.Duration) (time.Duration, error) {
 	t.mu.Lock()
 	if t.congested == 0 {
 		t.mu.Unlock()
 		return 0, nil
 	}
 	start := time.Now()
+	timer := time.NewTimer(maxWait)
+	defer timer.Stop()
 	for t.congested > 0 {
 		ch := t.drained
 		t.mu.Unlock()
 		select {
 		case <-ch:
+		case <-timer.C:
+			return time.Since(start), nil
 		case <-ctx.Done():
 			return time.Since(start), ctx.Err()
 		}
