@@ -35,6 +35,10 @@ const (
 	NodeSocket = "conclave.sock"
 )
 
+// maxSocketPath is the longest Unix socket path every supported platform
+// takes (macOS allows 104 bytes with the terminating NUL, Linux 108).
+const maxSocketPath = 103
+
 // MaxNodes bounds a testnet: every node is a full node with its own host
 // in this process, and the mesh has n·(n-1)/2 connections.
 const MaxNodes = 32
@@ -184,6 +188,10 @@ func Start(ctx context.Context, opts Options) (*Testnet, error) {
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("testnet: directory %q: %w", opts.Dir, err)
+	}
+	longest := filepath.Join(dir, "node"+strconv.Itoa(opts.Nodes), NodeSocket)
+	if len(longest) > maxSocketPath {
+		return nil, inputErr("directory %s is too long for a Unix socket path (%s is %d bytes, at most %d work everywhere): use a shorter one", dir, longest, len(longest), maxSocketPath)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("testnet: %w", err)

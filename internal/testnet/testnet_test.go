@@ -339,34 +339,41 @@ func waitPending(t *testing.T, ctx context.Context, events <-chan node.Event, de
 	}
 }
 
-// TestStopStart stops a node, lets the others chat, and starts it again:
-// it catches up from its data directory and the others.
+// TestStopStart stops a member; the others change the group and chat
+// without it; started again, it catches up on the Commit and the message.
 func TestStopStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tn := startTestnet(t, ctx, 3)
+	tn := startTestnet(t, ctx, 4)
 	ctl := NewClient(tn.Dir())
 	defer ctl.Close()
-	c1, c3 := tn.Client(1), tn.Client(3)
-	defer c1.Close()
-	defer c3.Close()
-	id3, err := c3.Identity(ctx)
+	c := make([]*api.Client, 5)
+	ids := make([]string, 5)
+	for i := 1; i <= 4; i++ {
+		c[i] = tn.Client(i)
+		defer c[i].Close()
+		id, err := c[i].Identity(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id.PeerID
+	}
+	gid, err := c[1].CreateGroup(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w3 := watch(t, ctx, "node3", c3)
-	gid, err := c1.CreateGroup(ctx)
-	if err != nil {
-		t.Fatal(err)
+	w3 := watch(t, ctx, "node3", c[3])
+	for _, i := range []int{2, 3} {
+		w := watch(t, ctx, "node"+strconv.Itoa(i), c[i])
+		if _, err := c[1].Invite(ctx, gid, ids[i]); err != nil {
+			t.Fatal(err)
+		}
+		w.wait(t, ctx, "invitation", func(w *watcher) bool { return w.invited[gid] })
+		if _, err := c[i].Accept(ctx, gid); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := c1.Invite(ctx, gid, id3.PeerID); err != nil {
-		t.Fatal(err)
-	}
-	w3.wait(t, ctx, "invitation", func(w *watcher) bool { return w.invited[gid] })
-	if _, err := c3.Accept(ctx, gid); err != nil {
-		t.Fatal(err)
-	}
-	w3.waitEpoch(t, ctx, gid, 1)
+	w3.waitEpoch(t, ctx, gid, 2)
 
 	st, err := ctl.StopNode(ctx, 3)
 	if err != nil {
@@ -375,25 +382,113 @@ func TestStopStart(t *testing.T) {
 	if st.Nodes[2].Running || slices.Contains(st.Nodes[0].ConnectedTo, 3) {
 		t.Fatalf("after stop: %+v", st.Nodes)
 	}
-	if _, err := c3.Status(ctx); !errors.Is(err, api.ErrDaemonNotRunning) {
+	if _, err := c[3].Status(ctx); !errors.Is(err, api.ErrDaemonNotRunning) {
 		t.Fatalf("API of a stopped node: %v, want daemon not running", err)
 	}
 	if _, err := ctl.StopNode(ctx, 3); !isInput(err, "already stopped") {
 		t.Fatalf("stopping a stopped node: %v", err)
 	}
-	if _, err := c1.Send(ctx, gid, "while 3 was away", ""); err != nil {
+
+	// Two of three members are a majority: node1 adds node4 without node3.
+	w4 := watch(t, ctx, "node4", c[4])
+	if _, err := c[1].Invite(ctx, gid, ids[4]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ctl.StartNode(ctx, 3); err != nil {
+	w4.wait(t, ctx, "invitation", func(w *watcher) bool { return w.invited[gid] })
+	if _, err := c[4].Accept(ctx, gid); err != nil {
 		t.Fatal(err)
 	}
-	w3 = watch(t, ctx, "node3 again", c3)
-	hist, err := c3.History(ctx, gid, 0) // it may have arrived before the watch began
+	if _, err := c[1].Send(ctx, gid, "while 3 was away", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err = ctl.StartNode(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Nodes[2].Running || !slices.Equal(st.Nodes[2].ConnectedTo, []int{1, 2, 4}) {
+		t.Fatalf("after start: %+v", st.Nodes[2])
+	}
+	// Subscribe first, then look: what arrived before the subscription is
+	// in the group and the history, what arrives after is an event.
+	w3 = watch(t, ctx, "node3 again", c[3])
+	if g, err := c[3].Group(ctx, gid); err != nil {
+		t.Fatal(err)
+	} else if g.Epoch < 3 {
+		w3.waitEpoch(t, ctx, gid, 3)
+	}
+	hist, err := c[3].History(ctx, gid, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(hist, func(m api.Message) bool { return m.Text == "while 3 was away" }) {
 		w3.waitText(t, ctx, "while 3 was away")
+	}
+	g3, err := c[3].Group(ctx, gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g1, err := c[1].Group(ctx, gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g3.Epoch != 3 || g3.EpochAuthenticator != g1.EpochAuthenticator || len(g3.Members) != 4 {
+		t.Fatalf("node3 after catching up: epoch %d, %d members, authenticator %s; node1 %d %s", g3.Epoch, len(g3.Members), g3.EpochAuthenticator, g1.Epoch, g1.EpochAuthenticator)
+	}
+}
+
+// TestRestartKeepsState: a testnet started again on its directory has the
+// same nodes with their groups.
+func TestRestartKeepsState(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	opts := Options{Dir: dir, Nodes: 2, Logger: slog.New(slog.DiscardHandler)}
+	tn, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tn.Client(2)
+	id, err := c.Identity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, err := c.CreateGroup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := tn.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ReadMarker(dir); err != nil || n != 2 {
+		t.Fatalf("marker after a run: %d, %v", n, err)
+	}
+
+	tn, err = Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close(ctx)
+	c = tn.Client(2)
+	defer c.Close()
+	again, err := c.Identity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.PeerID != id.PeerID {
+		t.Fatalf("node2 came back as %s, was %s", again.PeerID, id.PeerID)
+	}
+	if _, err := c.Group(ctx, gid); err != nil {
+		t.Fatalf("node2's group after the restart: %v", err)
+	}
+}
+
+func TestLongDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
+	_, err := Start(context.Background(), Options{Dir: dir, Nodes: 1, Logger: slog.New(slog.DiscardHandler)})
+	if !isInput(err, "too long for a Unix socket") {
+		t.Fatalf("a directory too long for the sockets: %v", err)
 	}
 }
 
