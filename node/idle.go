@@ -24,15 +24,12 @@ import (
 // is evicted on the first tick after the facts were loaded.
 func (n *Node) idleTick(g *group, now time.Time) {
 	f := n.facts(g)
-	first := f.lastTick.IsZero()
-	if !first {
-		gap := now.Sub(f.lastTick)
-		if away := n.prof.Membership.IdleAwayGap; away > 0 && gap >= away {
-			n.log.Info("node was away; leaving the time out of members' idleness", "group", fmt.Sprintf("%x", g.id), "away", gap)
-			f.shift(gap, now)
-		}
+	first := !f.ticked
+	if gap := now.Sub(f.lastTick); n.prof.Membership.IdleAwayGap > 0 && gap >= n.prof.Membership.IdleAwayGap {
+		n.log.Info("node was away; leaving the time out of members' idleness", "group", fmt.Sprintf("%x", g.id), "away", gap)
+		f.shift(gap, now)
 	}
-	f.lastTick = now
+	f.lastTick, f.ticked = now, true
 	if f.outboxID == 0 || now.Sub(f.savedAt) >= factsHeartbeat {
 		n.saveFacts(g, f)
 	}

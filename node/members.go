@@ -38,7 +38,8 @@ type memberFacts struct {
 
 	outboxID uint64    // the stored record; 0 before it is first stored
 	savedAt  time.Time // when the record was last written
-	lastTick time.Time // the previous idle check; zero until the first after loading
+	lastTick time.Time // the previous idle check, or when the facts were loaded
+	ticked   bool      // an idle check ran since the facts were loaded
 
 	// evicting is this node's pending idle eviction, if any; settingsOps
 	// are its pending settings changes, rebuilt against the group's
@@ -100,6 +101,7 @@ func (n *Node) factsAt(g *group, epoch uint64) *memberFacts {
 	if f == nil {
 		f = n.newFacts(g, epoch, now)
 	}
+	f.lastTick = now
 	g.facts = f
 	return f
 }
@@ -283,7 +285,7 @@ func (n *Node) saveFacts(g *group, f *memberFacts) {
 //	    uint8  version = 1;
 //	    uint64 epoch;
 //	    uint64 saved_at;              // Unix milliseconds
-//	    opaque settings<u16>;         // the group settings extension data, or empty
+//	    opaque settings<u16>;         // GroupSettings as in the extension (settings.go)
 //	    uint32 count;
 //	    struct {
 //	        uint32 leaf;
@@ -341,19 +343,18 @@ func parseFactsRecord(b []byte) (*memberFacts, error) {
 	if r.bad {
 		return nil, errBadFacts
 	}
-	if len(sb) > 0 {
-		s, err := parseSettings(sb)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errBadFacts, err)
-		}
-		f.settings = s
+	s, err := parseSettings(sb)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadFacts, err)
 	}
+	f.settings = s
 	count := r.u32()
 	if r.bad || count > maxFactsMembers || uint64(count)*23 > uint64(len(r.b)) {
 		return nil, fmt.Errorf("%w: %d members", errBadFacts, count)
 	}
 	f.byLeaf = make(map[mls.LeafIndex]*memberFact, count)
-	for range count {
+	var prev mls.LeafIndex
+	for i := range count {
 		leaf := mls.LeafIndex(r.u32())
 		mf := &memberFact{joined: r.u64()}
 		switch r.u8() {
@@ -365,9 +366,10 @@ func parseFactsRecord(b []byte) (*memberFacts, error) {
 		}
 		mf.idleSince = r.millis()
 		mf.sigKey = bytes.Clone(r.bytes16())
-		if _, dup := f.byLeaf[leaf]; dup {
-			r.bad = true
+		if i > 0 && leaf <= prev {
+			r.bad = true // leaves are stored in increasing order, once each
 		}
+		prev = leaf
 		if r.bad {
 			return nil, errBadFacts
 		}
