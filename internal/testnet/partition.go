@@ -113,7 +113,7 @@ func (t *Testnet) Partition(ctx context.Context, sides [][]int) error {
 	t.sides = norm
 	t.applyBlocks()
 	t.log.Info("testnet: partitioned", "sides", formatSides(norm))
-	return t.connect(ctx)
+	return t.connect(ctx, nil)
 }
 
 // Heal ends the partition in force: every gater allows every node again and
@@ -127,7 +127,7 @@ func (t *Testnet) Heal(ctx context.Context) error {
 	t.sides = nil
 	t.applyBlocks()
 	t.log.Info("testnet: healed")
-	return t.connect(ctx)
+	return t.connect(ctx, nil)
 }
 
 // Sides returns the partition in force (sorted sides of node numbers), nil

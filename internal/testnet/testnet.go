@@ -233,7 +233,7 @@ func Start(ctx context.Context, opts Options) (*Testnet, error) {
 		t.stopAll(cctx)
 		return nil, err
 	}
-	if err := t.connect(ctx); err != nil {
+	if err := t.connect(ctx, nil); err != nil {
 		t.log.Warn("testnet: connecting the mesh", "err", err)
 	}
 	t.control = newControlServer(t, ln)
@@ -390,7 +390,21 @@ func (t *Testnet) StopNode(ctx context.Context, i int) error {
 	if m.node == nil {
 		return inputErr("%s is already stopped", m.name)
 	}
-	return t.stopMember(ctx, m)
+	if err := t.stopMember(ctx, m); err != nil {
+		return err
+	}
+	// The others would notice the closed connections only when they next
+	// read from them; close their ends now, so that status right after a
+	// stop shows nobody connected to the stopped node. Blocking closes the
+	// connections; applyBlocks lifts the block again where the partition
+	// allows.
+	for _, a := range t.nodes {
+		if a.net != nil {
+			a.net.Block(m.id)
+		}
+	}
+	t.applyBlocks()
+	return nil
 }
 
 // StartNode starts node i (1-based) again from its data directory and
@@ -412,7 +426,7 @@ func (t *Testnet) StartNode(ctx context.Context, i int) error {
 		return err
 	}
 	t.applyBlocks()
-	return t.connect(ctx)
+	return t.connect(ctx, m)
 }
 
 // Close stops the control API and every node.
@@ -468,8 +482,10 @@ func (t *Testnet) applyBlocks() {
 }
 
 // connect dials every pair of running nodes on the same side that is not
-// connected yet.
-func (t *Testnet) connect(ctx context.Context) error {
+// connected yet. first, if set, does the dialling for its pairs: a dialler
+// knows its connection at once, the other end a moment later, so the node
+// just started shows its connections in the status that follows.
+func (t *Testnet) connect(ctx context.Context, first *member) error {
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
@@ -478,13 +494,17 @@ func (t *Testnet) connect(ctx context.Context) error {
 			if a.node == nil || b.node == nil || t.side(a.index) != t.side(b.index) {
 				continue
 			}
-			na, ai := a.node, b.node.AddrInfo()
+			from, to := a, b
+			if to == first {
+				from, to = b, a
+			}
+			na, ai := from.node, to.node.AddrInfo()
 			wg.Go(func() {
 				dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 				defer cancel()
 				if err := na.Connect(dctx, ai); err != nil {
 					mu.Lock()
-					errs = append(errs, fmt.Errorf("testnet: connect %s to %s: %w", a.name, b.name, err))
+					errs = append(errs, fmt.Errorf("testnet: connect %s to %s: %w", from.name, to.name, err))
 					mu.Unlock()
 				}
 			})
