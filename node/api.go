@@ -369,6 +369,15 @@ func (n *Node) join(inv *invitation) error {
 	}
 	n.log.Info("joined group", "group", fmt.Sprintf("%x", g.id), "epoch", mg.Epoch(), "from", inv.From)
 	n.emit(GroupJoined{GroupID: bytes.Clone(g.id), Epoch: mg.Epoch()})
+	// What members sent between the decision and this node's subscription
+	// reaching them is not gossiped again: fetch it from the member that
+	// delivered the Welcome now, and once more when that member sees this
+	// node on the topic (onTick), after which gossip carries the rest.
+	if p, err := peer.Decode(inv.From); err == nil {
+		g.joinSyncWith = p
+		gid, since := bytes.Clone(g.id), mg.Epoch()
+		n.goAsync(func(ctx context.Context) { n.fetchFrom(ctx, p, gid, since) })
+	}
 	return nil
 }
 

@@ -17,7 +17,7 @@ import (
 // member until every other member has the message in its event stream, on
 // real libp2p hosts over loopback. Reports p50 and p99.
 func BenchmarkDeliver(b *testing.B) {
-	for _, size := range []int{3, 10} {
+	for _, size := range []int{3, 10, 30} {
 		b.Run(fmt.Sprintf("members=%d", size), func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
@@ -62,7 +62,11 @@ func BenchmarkDeliver(b *testing.B) {
 }
 
 // BenchmarkInvite measures an invitation from Invite until the new member
-// has joined, with a group of five members before the invitation.
+// has joined (ns/op and join-ms), and until it has received the first
+// message the inviter sent once Invite returned (first-message-ms; a
+// member still in the epoch before the Add sends what the new member can
+// never read, as MLS intends), with a
+// group of five members before the invitation.
 func BenchmarkInvite(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -82,8 +86,9 @@ func BenchmarkInvite(b *testing.B) {
 		waitJoined(b, ctx, o, gid)
 	}
 	waitTopicPeers(b, ctx, gid, base...)
+	var joins, firsts []time.Duration
 	b.ResetTimer()
-	for range b.N {
+	for i := range b.N {
 		b.StopTimer()
 		// Each round invites a fresh node, then removes it, so the group
 		// stays at five members.
@@ -94,17 +99,34 @@ func BenchmarkInvite(b *testing.B) {
 			}
 		}
 		b.StartTimer()
+		start := time.Now()
 		if err := base[0].Invite(ctx, gid, n.ID()); err != nil {
 			b.Fatal(err)
 		}
+		text := fmt.Sprint("welcome ", i)
+		if _, err := base[0].Send(ctx, gid, text, nil); err != nil {
+			b.Fatal(err)
+		}
 		waitJoined(b, ctx, n, gid)
+		joins = append(joins, time.Since(start))
 		b.StopTimer()
+		waitText(b, ctx, n, gid, text)
+		firsts = append(firsts, time.Since(start))
 		if err := base[0].Remove(ctx, gid, n.ID()); err != nil {
 			b.Fatal(err)
 		}
 		closeNode(b, n.Node)
 		b.StartTimer()
 	}
+	b.StopTimer()
+	b.ReportMetric(median(joins), "join-ms")
+	b.ReportMetric(median(firsts), "first-message-ms")
+}
+
+// median returns the median of ds in milliseconds.
+func median(ds []time.Duration) float64 {
+	slices.Sort(ds)
+	return float64(ds[len(ds)/2].Microseconds()) / 1000
 }
 
 // BenchmarkCatchUp measures a member catching up on missed messages: from
