@@ -82,18 +82,22 @@ func normalizeSides(sides [][]int, n int) ([][]int, error) {
 	return out, nil
 }
 
-// formatSides renders sides as the CLI takes them: "1,2 | 3,4,5".
-func formatSides(sides [][]int) string {
-	parts := make([]string, len(sides))
+// SideArgs renders sides as ParseSides takes them: one argument per
+// side, node numbers separated by commas.
+func SideArgs(sides [][]int) []string {
+	args := make([]string, len(sides))
 	for s, side := range sides {
 		nums := make([]string, len(side))
 		for k, i := range side {
 			nums[k] = strconv.Itoa(i)
 		}
-		parts[s] = strings.Join(nums, ",")
+		args[s] = strings.Join(nums, ",")
 	}
-	return strings.Join(parts, " | ")
+	return args
 }
+
+// formatSides renders sides for people: "1,2 | 3,4,5".
+func formatSides(sides [][]int) string { return strings.Join(SideArgs(sides), " | ") }
 
 // Partition cuts the network into sides (node numbers, 1-based): every
 // node's gater refuses the nodes on other sides and their open connections
@@ -202,7 +206,10 @@ func (t *Testnet) Status(ctx context.Context) (Status, error) {
 	if t.closed {
 		return Status{}, ErrNotRunning
 	}
-	st := Status{Dir: t.dir, Control: t.controlPath(), Partition: t.sides, Nodes: []NodeStatus{}}
+	st := Status{Dir: t.dir, Control: t.controlPath(), Nodes: []NodeStatus{}}
+	for _, side := range t.sides {
+		st.Partition = append(st.Partition, slices.Clone(side))
+	}
 	byID := make(map[string]int)
 	for _, m := range t.nodes {
 		byID[m.id.String()] = m.index

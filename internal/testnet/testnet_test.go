@@ -671,3 +671,36 @@ func TestReset(t *testing.T) {
 		t.Fatal("ReadMarker accepted a malformed marker")
 	}
 }
+
+// FuzzParseSides: any input either is refused with an InputError or parses
+// to sides that SideArgs renders back to arguments parsing to the same
+// sides, and whose rendering is stable.
+func FuzzParseSides(f *testing.F) {
+	for _, seed := range []string{"1,2 3,4,5", "node1,node2 3", "1,,2", ",", "1,x", " 7 ", "-1,0", "99999999999999999999"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		sides, err := ParseSides(strings.Fields(in))
+		if err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("ParseSides(%q): %v is not an InputError", in, err)
+			}
+			return
+		}
+		args := SideArgs(sides)
+		again, err := ParseSides(args)
+		if err != nil || !slices.EqualFunc(again, sides, slices.Equal) {
+			t.Fatalf("ParseSides(%q) = %v; rendered %q parses to %v, %v", in, sides, args, again, err)
+		}
+		if !slices.Equal(SideArgs(again), args) {
+			t.Fatalf("rendering of %v is not stable: %q then %q", sides, args, SideArgs(again))
+		}
+		if _, err := normalizeSides(sides, MaxNodes); err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("normalizeSides(%v): %v is not an InputError", sides, err)
+			}
+		}
+	})
+}
