@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,26 +14,13 @@ import (
 func (a *app) groupCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "group",
-		Short: "Create groups, invite and remove members, show groups",
-		Long: `Create groups, invite and remove members, show groups.
+		Short: "Create groups, invite and remove members, name groups, show groups",
+		Long: `Create groups, invite and remove members, name groups, show groups.
 
 GROUP is a group ID, or any unique prefix of it (at least 4 hex digits).`,
 	}
 	cmd.AddCommand(
-		&cobra.Command{
-			Use:   "create",
-			Short: "Create a group with you as its only member; prints its ID",
-			Args:  noArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
-					id, err := c.CreateGroup(ctx)
-					if err != nil {
-						return err
-					}
-					return a.output(api.CreatedGroup{ID: id}, func(w io.Writer) { fmt.Fprintln(w, id) })
-				})
-			},
-		},
+		a.groupCreateCommand(),
 		&cobra.Command{
 			Use:   "list",
 			Short: "List your groups",
@@ -52,7 +40,11 @@ GROUP is a group ID, or any unique prefix of it (at least 4 hex digits).`,
 							if !g.Active {
 								state = " (left)"
 							}
-							fmt.Fprintf(w, "%s  epoch %d  %d members%s\n", g.ID, g.Epoch, len(g.Members), state)
+							name := ""
+							if g.Name != "" {
+								name = fmt.Sprintf("  %q", g.Name)
+							}
+							fmt.Fprintf(w, "%s%s  epoch %d  %d members%s\n", g.ID, name, g.Epoch, len(g.Members), state)
 						}
 					})
 				})
@@ -139,8 +131,59 @@ sees the invitation in 'conclave invites list'.`,
 				})
 			},
 		},
+		a.groupSettingsCommand("rename GROUP NAME", "Rename a group (an empty NAME removes the name); returns once the group has agreed on it",
+			func(v string) api.SettingsRequest { return api.SettingsRequest{Name: &v} }),
+		a.groupSettingsCommand("topic GROUP TOPIC", "Set a group's topic (an empty TOPIC clears it); returns once the group has agreed on it",
+			func(v string) api.SettingsRequest { return api.SettingsRequest{Topic: &v} }),
 	)
 	return cmd
+}
+
+func (a *app) groupCreateCommand() *cobra.Command {
+	var name, topic string
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a group with you as its only member; prints its ID",
+		Long: `Create a group with you as its only member; prints its ID.
+
+--name and --topic are shown to every member (at most 64 and 256 bytes of
+UTF-8, one line each); any member can change them later with
+'conclave group rename' and 'conclave group topic'.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
+				id, err := c.CreateNamedGroup(ctx, name, topic)
+				if err != nil {
+					return err
+				}
+				return a.output(api.CreatedGroup{ID: id}, func(w io.Writer) { fmt.Fprintln(w, id) })
+			})
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "the group's name")
+	cmd.Flags().StringVar(&topic, "topic", "", "the group's topic")
+	return cmd
+}
+
+// groupSettingsCommand changes one group setting; req builds the request
+// from the command's second argument.
+func (a *app) groupSettingsCommand(use, short string, req func(string) api.SettingsRequest) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(2, strings.Join(strings.Fields(use)[1:], " and ")),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
+				g, err := c.UpdateGroupSettings(ctx, args[0], req(args[1]))
+				if err != nil {
+					return err
+				}
+				return a.output(g, func(w io.Writer) {
+					fmt.Fprintf(w, "%s: name %q, topic %q (epoch %d)\n", g.ID, g.Name, g.Topic, g.Epoch)
+				})
+			})
+		},
+	}
 }
 
 func printGroup(w io.Writer, g api.Group, codes bool) {
@@ -149,6 +192,12 @@ func printGroup(w io.Writer, g api.Group, codes bool) {
 		state = "no longer a member"
 	}
 	fmt.Fprintf(w, "group:               %s\n", g.ID)
+	if g.Name != "" {
+		fmt.Fprintf(w, "name:                %s\n", g.Name)
+	}
+	if g.Topic != "" {
+		fmt.Fprintf(w, "topic:               %s\n", g.Topic)
+	}
 	fmt.Fprintf(w, "state:               %s\n", state)
 	fmt.Fprintf(w, "epoch:               %d\n", g.Epoch)
 	fmt.Fprintf(w, "epoch authenticator: %s\n", g.EpochAuthenticator)
