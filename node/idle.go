@@ -30,7 +30,7 @@ func (n *Node) idleTick(g *group, now time.Time) {
 		f.shift(gap, now)
 	}
 	f.lastTick, f.ticked = now, true
-	if f.outboxID == 0 || now.Sub(f.savedAt) >= factsHeartbeat {
+	if now.Sub(f.savedAt) >= factsHeartbeat { // new facts have never been saved
 		n.saveFacts(g, f)
 	}
 	if !first {

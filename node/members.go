@@ -259,10 +259,10 @@ func (n *Node) afterDecision(g *group, staged *mls.StagedCommit, res *mls.MergeR
 // saveFacts stores g's member facts: the first time synced (Outbox.Add),
 // afterwards buffered (an epoch transition, synced, follows any decision).
 func (n *Node) saveFacts(g *group, f *memberFacts) {
-	now := n.clock.Now()
-	prev := f.savedAt
-	f.savedAt = now
-	item := datastore.OutboxItem{ID: f.outboxID, Kind: outboxMembers, GroupID: g.id, Payload: f.marshal(), CreatedAt: now}
+	// savedAt moves on even if the write fails: it is retried at the next
+	// heartbeat or decision, not on every tick.
+	f.savedAt = n.clock.Now()
+	item := datastore.OutboxItem{ID: f.outboxID, Kind: outboxMembers, GroupID: g.id, Payload: f.marshal(), CreatedAt: f.savedAt}
 	var err error
 	if f.outboxID != 0 {
 		err = n.store.Outbox().Update(n.ctx, item)
@@ -274,7 +274,6 @@ func (n *Node) saveFacts(g *group, f *memberFacts) {
 		f.outboxID, err = n.store.Outbox().Add(n.ctx, item)
 	}
 	if err != nil {
-		f.savedAt = prev
 		n.log.Error("store member facts", "group", fmt.Sprintf("%x", g.id), "err", err)
 	}
 }
