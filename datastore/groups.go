@@ -437,7 +437,7 @@ func (st Groups) PruneDecisions(ctx context.Context, groupID []byte, before uint
 
 // Delete removes everything the store holds about a group except its
 // decrypted history (History.Delete removes that): state, secrets, message
-// keys, decisions, consensus records, message log. Synced.
+// keys, decisions, consensus records, message log, sync cursors. Synced.
 func (st Groups) Delete(ctx context.Context, groupID []byte) error {
 	s := st.s
 	if err := s.enter(); err != nil {
@@ -451,7 +451,7 @@ func (st Groups) Delete(ctx context.Context, groupID []byte) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{groupPrefix(bg), consensusPrefix(bg), decisionPrefix(bg), nsLog + bg + "/", nsLogID + bg + "/"} {
+	for _, p := range []string{groupPrefix(bg), consensusPrefix(bg), decisionPrefix(bg), nsLog + bg + "/", nsLogID + bg + "/", syncCursorPrefix(bg)} {
 		if err := s.deleteSpan(ctx, b, span{prefix: p}); err != nil {
 			return err
 		}

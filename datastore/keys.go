@@ -27,6 +27,7 @@ import (
 //	/v1/history/<g>/<seq>                    HistoryEntry
 //	/v1/outbox/<id>                          OutboxItem
 //	/v1/contact/<peer>                       Contact
+//	/v1/cursor/<g>/<peer>                    SyncCursor
 const root = "/v1/"
 
 const (
@@ -40,6 +41,7 @@ const (
 	nsHistory    = root + "history/"
 	nsOutbox     = root + "outbox/"
 	nsContact    = root + "contact/"
+	nsSyncCursor = root + "cursor/"
 )
 
 func hex64(v uint64) string {
@@ -123,6 +125,8 @@ func recordKindOf(key string) (kind, bool) {
 		return kindOutbox, true
 	case len(parts) == 2 && parts[0] == "contact":
 		return kindContact, true
+	case len(parts) == 3 && parts[0] == "cursor":
+		return kindSyncCursor, true
 	}
 	return 0, false
 }

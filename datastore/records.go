@@ -23,6 +23,7 @@ const (
 	kindHistory
 	kindOutbox
 	kindContact
+	kindSyncCursor
 )
 
 var kindNames = map[kind]string{
@@ -38,6 +39,7 @@ var kindNames = map[kind]string{
 	kindHistory:      "history",
 	kindOutbox:       "outbox",
 	kindContact:      "contact",
+	kindSyncCursor:   "sync cursor",
 }
 
 func (k kind) String() string {

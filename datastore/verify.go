@@ -23,6 +23,7 @@ var validators = map[kind]func([]byte) error{
 	kindHistory:      func(p []byte) error { _, err := unmarshalHistoryEntry(p); return err },
 	kindOutbox:       func(p []byte) error { _, err := unmarshalOutboxItem(p); return err },
 	kindContact:      func(p []byte) error { _, err := unmarshalContact(p); return err },
+	kindSyncCursor:   func(p []byte) error { _, err := unmarshalSyncCursor(p); return err },
 }
 
 // VerifyReport is the result of Store.Verify.
