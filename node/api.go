@@ -207,6 +207,10 @@ func (n *Node) activeGroup(groupID []byte) (*group, error) {
 
 // memberLeaf returns the leaf of the member with identity id.
 func (n *Node) memberLeaf(g *group, id identity.ID) (mls.LeafIndex, bool) {
+	if g.cur != nil && g.cur.epoch == g.mls.Epoch() {
+		leaf, ok := g.cur.byID[id]
+		return leaf, ok
+	}
 	cs := g.mls.CipherSuite()
 	for _, m := range g.mls.Members() {
 		li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)

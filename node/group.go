@@ -96,6 +96,10 @@ type epochInstance struct {
 	epoch   uint64
 	inst    *consensus.Instance
 	members map[uint32]memberKey
+	// byID finds the leaf of a member with a verified Conclave credential
+	// (checking a credential costs a signature verification, too much to
+	// repeat for every catch-up request or sync round).
+	byID map[identity.ID]mls.LeafIndex
 	// staged holds received Commits validated for this epoch, by value
 	// digest, so that the decided one is merged without processing it
 	// again (processing a PrivateMessage consumes its key).
@@ -336,7 +340,7 @@ func (n *Node) detach(g *group) {
 func (n *Node) newInstance(g *group) error {
 	cs := g.mls.CipherSuite()
 	epoch := g.mls.Epoch()
-	ei := &epochInstance{epoch: epoch, members: make(map[uint32]memberKey), staged: make(map[[sha256.Size]byte]*mls.StagedCommit)}
+	ei := &epochInstance{epoch: epoch, members: make(map[uint32]memberKey), byID: make(map[identity.ID]mls.LeafIndex), staged: make(map[[sha256.Size]byte]*mls.StagedCommit)}
 	var leaves []uint32
 	for _, m := range g.mls.Members() {
 		li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
@@ -346,6 +350,7 @@ func (n *Node) newInstance(g *group) error {
 		var pid peer.ID
 		if li.Assurance == identity.Verified {
 			pid, _ = peer.Decode(li.ID.PeerID())
+			ei.byID[li.ID] = m.Leaf
 		}
 		ei.members[uint32(m.Leaf)] = memberKey{peer: pid, sigKey: m.SignatureKey}
 		leaves = append(leaves, uint32(m.Leaf))
