@@ -54,6 +54,7 @@ through a rehearsal.`,
 		a.testnetHealCommand(tf),
 		a.testnetStopCommand(tf),
 		a.testnetStartCommand(tf),
+		a.testnetWaitCommand(tf),
 		a.testnetDownCommand(tf),
 	)
 	return cmd
@@ -93,6 +94,8 @@ func testnetError(err error, dirFlag string) error {
 		return withCode(exitAddrInUse, fmt.Errorf("%w (stop it with `conclave testnet down%s`)", err, dirFlag))
 	case errors.As(err, &ie):
 		return withCode(exitUsage, err)
+	case errors.Is(err, testnet.ErrNotAgreed):
+		return withCode(exitUnavailable, err)
 	}
 	return startError(err)
 }
@@ -442,6 +445,38 @@ func tnOrNobody(s string) string {
 		return "nobody"
 	}
 	return "node " + s
+}
+
+func (a *app) testnetWaitCommand(tf *testnetFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait GROUP",
+		Short: "Wait until the running nodes holding GROUP agree on it (same epoch, nothing pending)",
+		Long: `Wait until every running node that holds GROUP (its ID or a unique prefix) is
+in the same epoch with the same epoch authenticator and waits on no
+membership change: where a group settles after a partition heals or a
+stopped member catches up. Gives up after --timeout (exit code 7), saying
+where each node stands.`,
+		Args: exactArgs(1, "a group ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withTestnet(cmd, tf, func(ctx context.Context, c *testnet.Client, _ string) error {
+				// The testnet gives up a moment before this command does, so
+				// its answer, which says where each node stands, arrives.
+				wait := a.timeout - time.Second
+				if wait <= 0 {
+					wait = a.timeout
+				}
+				ag, err := c.WaitAgree(ctx, args[0], wait)
+				if err != nil {
+					return err
+				}
+				return a.output(ag, func(w io.Writer) {
+					g := ag.Group
+					fmt.Fprintf(w, "node %s agree on group %s: epoch %d, %d members, authenticator %s\n",
+						tnJoinInts(ag.Nodes), g.ID, g.Epoch, g.Members, g.EpochAuthenticator)
+				})
+			})
+		},
+	}
 }
 
 func (a *app) testnetDownCommand(tf *testnetFlags) *cobra.Command {

@@ -114,6 +114,19 @@ func TestTestnetCLI(t *testing.T) {
 		t.Fatalf("start output: %s", out)
 	}
 
+	// wait: a group only node1 holds agrees at once; a wrong ID is refused.
+	code, gid, errOut := tnRun("--home", filepath.Join(dir, "node1"), "group", "create")
+	if code != exitOK {
+		t.Fatalf("group create: exit %d: %s", code, errOut)
+	}
+	gid = strings.TrimSpace(gid)
+	if out := tnRunOK(t, "testnet", "wait", gid[:6], "--dir", dir); !strings.HasPrefix(out, "node 1 agree on group "+gid+": epoch 0, 1 members") {
+		t.Fatalf("wait output: %s", out)
+	}
+	if code, _, errOut := tnRun("testnet", "wait", "beef", "--dir", dir); code != exitUsage || !strings.Contains(errOut, "no running node holds group beef") {
+		t.Fatalf("wait for an unknown group: exit %d, %q", code, errOut)
+	}
+
 	// A second testnet on the same directory is refused.
 	if code, _, errOut := tnRun("testnet", "up", "--dir", dir); code != exitAddrInUse || !strings.Contains(errOut, "already running") {
 		t.Fatalf("second up: exit %d, %q", code, errOut)

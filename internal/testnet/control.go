@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,11 +27,19 @@ import (
 //	POST /v1/heal              -> Status
 //	POST /v1/nodes/{n}/stop    -> Status
 //	POST /v1/nodes/{n}/start   -> Status
+//	POST /v1/wait              {"group": "ab12", "timeout_ms": 60000} -> Agreement
 //	POST /v1/down              -> 204; the testnet stops
 
 // PartitionRequest is the body of POST /v1/partition.
 type PartitionRequest struct {
 	Sides [][]int `json:"sides"`
+}
+
+// WaitRequest is the body of POST /v1/wait.
+type WaitRequest struct {
+	Group string `json:"group"`
+	// TimeoutMS bounds the wait, at most (and by default) two minutes.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
 
 // maxControlBody bounds a control request body.
@@ -55,6 +64,7 @@ func newControlServer(t *Testnet, ln net.Listener) *controlServer {
 	mux.HandleFunc("POST /v1/heal", c.heal)
 	mux.HandleFunc("POST /v1/nodes/{n}/stop", c.stopNode)
 	mux.HandleFunc("POST /v1/nodes/{n}/start", c.startNode)
+	mux.HandleFunc("POST /v1/wait", c.wait)
 	mux.HandleFunc("POST /v1/down", c.down)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
@@ -122,6 +132,25 @@ func (c *controlServer) startNode(w http.ResponseWriter, r *http.Request) {
 	c.replyStatus(w, r, c.t.StartNode(ctx, i))
 }
 
+func (c *controlServer) wait(w http.ResponseWriter, r *http.Request) {
+	var req WaitRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	d := opTimeout
+	if req.TimeoutMS > 0 && req.TimeoutMS < d.Milliseconds() {
+		d = time.Duration(req.TimeoutMS) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d)
+	defer cancel()
+	a, err := c.t.WaitAgree(ctx, req.Group)
+	if err != nil {
+		writeOpError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
 // down stops every node before it answers, so that their data directories
 // are free once the caller hears back, then asks the program running the
 // testnet to close it.
@@ -166,6 +195,8 @@ func writeOpError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &ie):
 		writeError(w, http.StatusBadRequest, api.CodeBadRequest, err.Error())
+	case errors.Is(err, ErrNotAgreed):
+		writeError(w, http.StatusGatewayTimeout, api.CodeTimeout, err.Error())
 	case errors.Is(err, ErrNotRunning):
 		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "testnet: shutting down")
 	default:
@@ -255,6 +286,13 @@ func (c *Client) StartNode(ctx context.Context, i int) (Status, error) {
 	return st, c.do(ctx, "POST", "/v1/nodes/"+strconv.Itoa(i)+"/start", nil, &st)
 }
 
+// WaitAgree waits, at most timeout (0: two minutes), until the running
+// nodes holding the group agree on it (see Testnet.WaitAgree).
+func (c *Client) WaitAgree(ctx context.Context, group string, timeout time.Duration) (Agreement, error) {
+	var a Agreement
+	return a, c.do(ctx, "POST", "/v1/wait", WaitRequest{Group: group, TimeoutMS: timeout.Milliseconds()}, &a)
+}
+
 // Down stops the testnet. It returns once every node has stopped and the
 // control socket no longer answers, so a new testnet can start in the
 // directory right away.
@@ -307,8 +345,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if json.Unmarshal(b, &eb) != nil || eb.Error.Message == "" {
 			return fmt.Errorf("testnet: %s %s: %s", method, path, resp.Status)
 		}
-		if resp.StatusCode == http.StatusBadRequest {
+		switch resp.StatusCode {
+		case http.StatusBadRequest:
 			return &InputError{Msg: trimPrefix(eb.Error.Message)}
+		case http.StatusGatewayTimeout:
+			return fmt.Errorf("%w%s", ErrNotAgreed, strings.TrimPrefix(eb.Error.Message, ErrNotAgreed.Error()))
 		}
 		return errors.New(eb.Error.Message)
 	}

@@ -2,7 +2,6 @@ package testnet
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -234,15 +233,9 @@ func (t *Testnet) Status(ctx context.Context) (Status, error) {
 				ns.Error = err.Error()
 			}
 			for _, g := range groups {
-				if !g.Active {
-					continue
+				if g.Active {
+					ns.Groups = append(ns.Groups, viewOf(g))
 				}
-				gv := GroupView{ID: hex.EncodeToString(g.GroupID), Epoch: g.Epoch,
-					EpochAuthenticator: hex.EncodeToString(g.EpochAuthenticator), Members: len(g.Members)}
-				for _, p := range g.Pending {
-					gv.Pending = append(gv.Pending, PendingView{Desc: p.Desc, Since: p.Since, Waiting: p.Waiting})
-				}
-				ns.Groups = append(ns.Groups, gv)
 			}
 			for _, p := range peers {
 				if i, ok := byID[p.ID]; ok {

@@ -234,6 +234,9 @@ func TestPartitionRehearsal(t *testing.T) {
 		t.Fatalf("the minority's removal finished without a majority: %v", err)
 	default:
 	}
+	if _, err := ctl.WaitAgree(ctx, gid, time.Millisecond); !errors.Is(err, ErrNotAgreed) || !strings.Contains(err.Error(), "node1 at epoch 4 waiting on remove") {
+		t.Fatalf("wait for agreement during the partition: %v, want ErrNotAgreed naming node1's wait", err)
+	}
 	if g, err := c[1].Group(ctx, gid); err != nil || g.Epoch != formed {
 		t.Fatalf("the minority moved on alone: epoch %d, %v; want %d", g.Epoch, err, formed)
 	}
@@ -252,6 +255,13 @@ func TestPartitionRehearsal(t *testing.T) {
 		t.Fatal("the minority's removal did not complete after healing")
 	}
 	final := uint64(formed + 2)
+	agreed, err := ctl.WaitAgree(ctx, gid[:8], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(agreed.Nodes, []int{1, 2, 3}) || agreed.Group.Epoch != final || agreed.Group.Members != 3 {
+		t.Fatalf("agreement after healing: %+v; want nodes 1,2,3 at epoch %d with 3 members", agreed, final)
+	}
 	for _, i := range []int{1, 2, 3} {
 		w[i].waitEpoch(t, ctx, gid, final)
 	}
@@ -530,6 +540,11 @@ func TestControlErrors(t *testing.T) {
 				t.Fatalf("partition %v: %v, want an input error with %q", tc.sides, err, tc.want)
 			}
 		})
+	}
+	for _, g := range []string{"xyz", "ab", "abcd"} {
+		if _, err := ctl.WaitAgree(ctx, g, time.Second); !isInput(err, g) {
+			t.Fatalf("wait for group %q: %v, want an input error", g, err)
+		}
 	}
 	if _, err := ctl.StopNode(ctx, 9); !isInput(err, "there is no node 9") {
 		t.Fatalf("stop node 9: %v", err)
