@@ -216,6 +216,7 @@ func (a *app) printTestnetBanner(st testnet.Status, dirFlag string) {
 	}
 	fmt.Fprintf(w, "  conclave testnet status%s                # who is connected to whom\n", dirFlag)
 	fmt.Fprintf(w, "  conclave testnet heal%s\n", dirFlag)
+	fmt.Fprintf(w, "  conclave testnet wait%s $GROUP           # until the nodes agree on the group again\n", dirFlag)
 	fmt.Fprintf(w, "  conclave testnet stop%s 1 ; conclave testnet start%s 1\n", dirFlag, dirFlag)
 	fmt.Fprintf(w, "Stop with Ctrl-C or 'conclave testnet down%s'. docs/testnet.md walks through a rehearsal.\n", dirFlag)
 }
