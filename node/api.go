@@ -213,7 +213,7 @@ func (n *Node) memberLeaf(g *group, id identity.ID) (mls.LeafIndex, bool) {
 	}
 	cs := g.mls.CipherSuite()
 	for _, m := range g.mls.Members() {
-		li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+		li, err := n.verifyLeaf(cs, m.Credential, m.SignatureKey)
 		if err == nil && li.Assurance == identity.Verified && li.ID == id {
 			return m.Leaf, true
 		}
@@ -266,7 +266,7 @@ func (n *Node) checkKeyPackage(g *group, want identity.ID, b []byte) (*mls.KeyPa
 	if err := kp.Verify(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadKeyPackage, err)
 	}
-	li, err := identity.VerifyLeaf(kp.CipherSuite, kp.LeafNode.Credential, kp.LeafNode.SignatureKey)
+	li, err := n.verifyLeaf(kp.CipherSuite, kp.LeafNode.Credential, kp.LeafNode.SignatureKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadKeyPackage, err)
 	}
@@ -341,7 +341,7 @@ func (n *Node) join(inv *invitation) error {
 	// may hold two leaves.
 	seen := make(map[identity.ID]bool)
 	for _, mem := range mg.Members() {
-		li, err := identity.VerifyLeaf(mg.CipherSuite(), mem.Credential, mem.SignatureKey)
+		li, err := n.verifyLeaf(mg.CipherSuite(), mem.Credential, mem.SignatureKey)
 		if err != nil {
 			return fmt.Errorf("node: join: member at leaf %d: %w", mem.Leaf, err)
 		}
@@ -732,7 +732,7 @@ func (n *Node) status(g *group) GroupStatus {
 	cs := g.mls.CipherSuite()
 	for _, m := range g.mls.Members() {
 		ms := MemberStatus{Leaf: uint32(m.Leaf), Self: m.Leaf == g.mls.OwnLeaf()}
-		if li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey); err == nil {
+		if li, err := n.verifyLeaf(cs, m.Credential, m.SignatureKey); err == nil {
 			ms.Assurance = li.Assurance
 			if li.Assurance == identity.Verified {
 				ms.PeerID = li.ID.PeerID()

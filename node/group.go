@@ -343,7 +343,7 @@ func (n *Node) newInstance(g *group) error {
 	ei := &epochInstance{epoch: epoch, members: make(map[uint32]memberKey), byID: make(map[identity.ID]mls.LeafIndex), staged: make(map[[sha256.Size]byte]*mls.StagedCommit)}
 	var leaves []uint32
 	for _, m := range g.mls.Members() {
-		li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+		li, err := n.verifyLeaf(cs, m.Credential, m.SignatureKey)
 		if err != nil {
 			return fmt.Errorf("node: member at leaf %d: %w", m.Leaf, err)
 		}
@@ -605,12 +605,12 @@ func (n *Node) checkCommit(g *group, props []mls.Proposal, diff mls.MembershipDi
 		if removed[m.Leaf] {
 			continue
 		}
-		if li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey); err == nil && li.Assurance == identity.Verified {
+		if li, err := n.verifyLeaf(cs, m.Credential, m.SignatureKey); err == nil && li.Assurance == identity.Verified {
 			seen[li.ID] = true
 		}
 	}
 	for _, m := range diff.Added {
-		li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+		li, err := n.verifyLeaf(cs, m.Credential, m.SignatureKey)
 		if err != nil {
 			return fmt.Errorf("node: added member: %w", err)
 		}
@@ -629,11 +629,11 @@ func (n *Node) checkCommit(g *group, props []mls.Proposal, diff mls.MembershipDi
 		if !ok {
 			continue
 		}
-		oldID, err := identity.VerifyLeaf(cs, old.Credential, old.SignatureKey)
+		oldID, err := n.verifyLeaf(cs, old.Credential, old.SignatureKey)
 		if err != nil {
 			return fmt.Errorf("node: updated member's old leaf: %w", err)
 		}
-		newID, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+		newID, err := n.verifyLeaf(cs, m.Credential, m.SignatureKey)
 		if err != nil {
 			return fmt.Errorf("node: updated member: %w", err)
 		}

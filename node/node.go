@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -73,6 +74,8 @@ type loopState struct {
 	names       map[string]string
 	// outgoing holds the reason each pending own message waits.
 	outgoing map[[MessageIDLen]byte]string
+	// leaves caches verified leaf credentials (leafcache.go).
+	leaves map[[sha256.Size]byte]identity.LeafIdentity
 	// lastPoolCheck is when the KeyPackage pool was last expired and renewed.
 	lastPoolCheck time.Time
 	fatal         error
@@ -159,6 +162,7 @@ func (n *Node) startOnce(ctx context.Context) (err error) {
 		subs:        make(map[int]chan Event),
 		names:       make(map[string]string),
 		outgoing:    make(map[[MessageIDLen]byte]string),
+		leaves:      make(map[[sha256.Size]byte]identity.LeafIdentity),
 		crand:       mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(seed[:8]), binary.BigEndian.Uint64(seed[8:]))),
 	}
 	if n.st.pool, err = loadKeyPackagePool(ctx, n); err != nil {

@@ -19,7 +19,7 @@ func (n *Node) deliverWelcome(g *group, added []mls.Member, welcome []byte) {
 	cs := g.mls.CipherSuite()
 	now := n.clock.Now()
 	for _, m := range added {
-		li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+		li, err := n.verifyLeaf(cs, m.Credential, m.SignatureKey)
 		if err != nil || li.Assurance != identity.Verified {
 			continue
 		}
