@@ -48,28 +48,48 @@ func (n *Node) idleMember(g *group, f *memberFacts, leaf mls.LeafIndex, now time
 	return ok && now.Sub(mf.idleSince) >= limit
 }
 
+// evictionRetry is how soon after proposing an eviction the node proposes
+// one again if the first went nowhere (it failed, or was dropped while
+// the member still looks idle); it keeps a Commit that keeps failing from
+// being retried on every tick.
+const evictionRetry = time.Minute
+
 // proposeEvictions queues one Commit removing every idle member, unless
-// this node already has one pending or is leaving the group.
+// this node already has one pending, proposed one within evictionRetry, or
+// is leaving the group.
 func (n *Node) proposeEvictions(g *group, f *memberFacts, now time.Time) {
-	if n.prof.Membership.IdleEviction <= 0 || g.leaving != nil || n.evictionPending(g, f) {
+	if n.prof.Membership.IdleEviction <= 0 || g.leaving != nil || n.evictionPending(g, f) || now.Sub(f.evictedAt) < evictionRetry {
 		return
+	}
+	var leaves []mls.LeafIndex
+	for leaf := range f.byLeaf {
+		if n.idleMember(g, f, leaf, now) {
+			leaves = append(leaves, leaf)
+		}
+	}
+	if len(leaves) == 0 {
+		return
+	}
+	slices.Sort(leaves)
+	if limit := n.prof.Commits.MaxProposalsPerCommit; len(leaves) > limit {
+		leaves = leaves[:limit]
 	}
 	var props []mls.Proposal
 	var names []string
-	for _, m := range g.mls.Members() {
-		if len(props) == n.prof.Commits.MaxProposalsPerCommit {
-			break
+	for _, leaf := range leaves {
+		m, ok := g.mls.Member(leaf)
+		if !ok {
+			delete(f.byLeaf, leaf) // no longer in the tree
+			continue
 		}
-		if n.idleMember(g, f, m.Leaf, now) {
-			props = append(props, mls.Proposal{Type: mls.ProposalTypeRemove, Removed: m.Leaf})
-			names = append(names, memberName(g.mls.CipherSuite(), m))
-		}
+		props = append(props, mls.Proposal{Type: mls.ProposalTypeRemove, Removed: leaf})
+		names = append(names, memberName(g.mls.CipherSuite(), m))
 	}
 	if len(props) == 0 {
 		return
 	}
 	o := &op{desc: "remove idle " + strings.Join(names, ", "), proposals: props, done: make(chan error, 1)}
-	f.evicting = o
+	f.evicting, f.evictedAt = o, now
 	g.ops = append(g.ops, o)
 	n.log.Info("proposing to remove idle members", "group", fmt.Sprintf("%x", g.id), "members", names, "idle_for_at_least", n.prof.Membership.IdleEviction)
 	n.tryCommit(g)

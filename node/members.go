@@ -45,6 +45,7 @@ type memberFacts struct {
 	// are its pending settings changes, rebuilt against the group's
 	// extensions after every decision.
 	evicting    *op
+	evictedAt   time.Time // when evicting was proposed
 	settingsOps map[*op]SettingsUpdate
 }
 
