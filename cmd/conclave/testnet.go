@@ -157,13 +157,16 @@ first; it refuses to delete a directory that is not a testnet's.`,
 					nodes = prev
 				}
 			}
-			logger, err := newLogger(a.stderr, logFormat, logLevel)
+			nodeLogger, err := newLogger(a.stderr, logFormat, logLevel)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
+			// What the operator does to the testnet shows whatever the
+			// nodes' level.
+			logger, _ := newLogger(a.stderr, logFormat, "info")
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			tn, err := testnet.Start(ctx, testnet.Options{Dir: dir, Nodes: nodes, AutoAccept: autoAccept, Logger: logger})
+			tn, err := testnet.Start(ctx, testnet.Options{Dir: dir, Nodes: nodes, AutoAccept: autoAccept, Logger: logger, NodeLogger: nodeLogger})
 			if err != nil {
 				return testnetError(err, flag)
 			}

@@ -115,7 +115,7 @@ func (t *Testnet) Partition(ctx context.Context, sides [][]int) error {
 	}
 	t.sides = norm
 	t.applyBlocks()
-	t.log.Info("testnet: partitioned", "sides", formatSides(norm))
+	t.log.Info("testnet: partitioned " + formatSides(norm))
 	return t.connect(ctx, nil)
 }
 
@@ -129,7 +129,7 @@ func (t *Testnet) Heal(ctx context.Context) error {
 	}
 	t.sides = nil
 	t.applyBlocks()
-	t.log.Info("testnet: healed")
+	t.log.Info("testnet: healed: every node may reach every other")
 	return t.connect(ctx, nil)
 }
 

@@ -78,9 +78,12 @@ type Options struct {
 	// AutoAccept makes every node join groups as soon as an invitation
 	// arrives (like the daemon's auto-accept).
 	AutoAccept bool
-	// Logger receives the nodes' and the testnet's logs; nil means
-	// slog.Default().
+	// Logger receives the testnet's own logs: partitions, heals, nodes
+	// stopped and started; nil means slog.Default().
 	Logger *slog.Logger
+	// NodeLogger receives the nodes' logs and their API servers'; nil
+	// means Logger.
+	NodeLogger *slog.Logger
 }
 
 // Testnet is a running local network of nodes. Its methods are safe for
@@ -185,6 +188,9 @@ func Start(ctx context.Context, opts Options) (*Testnet, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.NodeLogger == nil {
+		opts.NodeLogger = opts.Logger
+	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("testnet: directory %q: %w", opts.Dir, err)
@@ -244,7 +250,7 @@ func Start(ctx context.Context, opts Options) (*Testnet, error) {
 // discovery or NAT traversal, so nodes meet only whom the testnet
 // connects them to.
 func (t *Testnet) nodeOptions(m *member) node.Options {
-	log := t.log.With("testnet", m.name)
+	log := t.opts.NodeLogger.With("testnet", m.name)
 	return node.Options{
 		Datastore: datastore.Options{Dir: m.home, Logger: log},
 		Network: gossip.Config{
@@ -290,7 +296,7 @@ func (t *Testnet) startMember(ctx context.Context, m *member) error {
 		return fail(fmt.Errorf("testnet: %s: API socket: %w", m.name, err))
 	}
 	m.node, m.net, m.id = n, bl, n.AddrInfo().ID
-	m.srv = api.NewServer(n, api.ServerOptions{Logger: t.log.With("testnet", m.name)})
+	m.srv = api.NewServer(n, api.ServerOptions{Logger: t.opts.NodeLogger.With("testnet", m.name)})
 	m.serve = make(chan error, 1)
 	go func(srv *api.Server, done chan<- error) { done <- srv.ServeUnix(ln) }(m.srv, m.serve)
 	return nil
@@ -393,6 +399,7 @@ func (t *Testnet) StopNode(ctx context.Context, i int) error {
 	if err := t.stopMember(ctx, m); err != nil {
 		return err
 	}
+	t.log.Info("testnet: stopped "+m.name, "peer", m.id)
 	// The others would notice the closed connections only when they next
 	// read from them; close their ends now, so that status right after a
 	// stop shows nobody connected to the stopped node. Blocking closes the
@@ -425,6 +432,7 @@ func (t *Testnet) StartNode(ctx context.Context, i int) error {
 	if err := t.startMember(ctx, m); err != nil {
 		return err
 	}
+	t.log.Info("testnet: started "+m.name, "peer", m.id)
 	t.applyBlocks()
 	return t.connect(ctx, m)
 }
