@@ -55,6 +55,7 @@ through a rehearsal.`,
 		a.testnetStopCommand(tf),
 		a.testnetStartCommand(tf),
 		a.testnetWaitCommand(tf),
+		a.testnetScriptCommand(tf),
 		a.testnetDownCommand(tf),
 	)
 	return cmd
@@ -479,6 +480,48 @@ where each node stands.`,
 						tnJoinInts(ag.Nodes), g.ID, g.Epoch, g.Members, g.EpochAuthenticator)
 				})
 			})
+		},
+	}
+}
+
+func (a *app) testnetScriptCommand(tf *testnetFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "script FILE",
+		Short: "Run a rehearsal script against the running testnet",
+		Long: `Run a rehearsal script: one step per line (partition, heal, stop, start,
+wait, and node steps such as 'node1 send g "hello"' or 'node2 expect g
+"hello"'), each checked before the next starts, with a transcript on
+standard output. The whole script is checked before anything runs. Steps
+that wait give up after --timeout. docs/testnet.md describes the steps;
+internal/testnet/testdata/partition.tn is the rehearsal of the docs as a
+script.`,
+		Args: exactArgs(1, "a script file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			defer f.Close()
+			script, err := testnet.ParseScript(args[0], f)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			dir, flag, err := tf.resolve()
+			if err != nil {
+				return err
+			}
+			err = script.Run(cmd.Context(), testnet.ScriptOptions{Dir: dir, Out: a.stdout, StepTimeout: a.timeout})
+			var se *testnet.ScriptError
+			switch {
+			case err == nil:
+				fmt.Fprintln(a.stdout, "script done")
+				return nil
+			case errors.As(err, &se) && se.Step == "" && !errors.Is(err, testnet.ErrNotRunning):
+				return withCode(exitUsage, err) // a node the testnet does not have
+			case errors.Is(err, context.DeadlineExceeded):
+				return withCode(exitUnavailable, err)
+			}
+			return testnetError(err, flag)
 		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,6 +126,23 @@ func TestTestnetCLI(t *testing.T) {
 	}
 	if code, _, errOut := tnRun("testnet", "wait", "beef", "--dir", dir); code != exitUsage || !strings.Contains(errOut, "no running node holds group beef") {
 		t.Fatalf("wait for an unknown group: exit %d, %q", code, errOut)
+	}
+
+	// A script: checked whole before it runs, then run step by step.
+	script := filepath.Join(t.TempDir(), "s.tn")
+	if err := os.WriteFile(script, []byte("node1 create g\nnode1 invite g node2\nnode2 accept g\nnode2 send g \"from 2\"\nnode1 expect g \"from 2\"\nwait g\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := tnRunOK(t, "testnet", "script", script, "--dir", dir); !strings.Contains(out, `s.tn:5: node1 expect g "from 2": `) ||
+		!strings.Contains(out, "s.tn:6: wait g: node 1,2 agree: epoch 1, 2 members") || !strings.HasSuffix(out, "script done\n") {
+		t.Fatalf("script transcript:\n%s", out)
+	}
+	if err := os.WriteFile(script, []byte("heal\nnode1 create g\nnode1 expect h x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := tnRun("testnet", "script", script, "--dir", dir); code != exitUsage || out != "" ||
+		!strings.Contains(errOut, `s.tn:3: group "h" is not created by an earlier line`) {
+		t.Fatalf("a script that does not parse: exit %d, %q, %q", code, out, errOut)
 	}
 
 	// A second testnet on the same directory is refused.
