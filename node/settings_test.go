@@ -221,3 +221,32 @@ func requireSettings(t *testing.T, ctx context.Context, n *testNode, gid []byte,
 		t.Fatalf("%s sees settings %+v, want %+v", n.ID(), got, want)
 	}
 }
+
+// TestSettingsConcurrent: two members change different settings at the
+// same moment. Consensus decides one Commit; the other member's change is
+// rebuilt on the winner's context and committed next, so both changes
+// hold and neither undoes the other.
+func TestSettingsConcurrent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	a, b := startNode(t, testOptions("")), startNode(t, testOptions(""))
+	connectAll(t, ctx, a, b)
+	gid := formGroup(t, ctx, a, b)
+	waitTopicPeers(t, ctx, gid, a, b)
+
+	name, topic := "new name", "new topic"
+	errs := make(chan error, 2)
+	go func() { errs <- a.UpdateGroupSettings(ctx, gid, SettingsUpdate{Name: &name}) }()
+	go func() { errs <- b.UpdateGroupSettings(ctx, gid, SettingsUpdate{Topic: &topic}) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitEpoch(t, ctx, a, gid, 3)
+	waitEpoch(t, ctx, b, gid, 3)
+	requireConverged(t, ctx, gid, 3, a, b)
+	for _, n := range []*testNode{a, b} {
+		requireSettings(t, ctx, n, gid, GroupSettings{Name: name, Topic: topic})
+	}
+}
