@@ -202,8 +202,18 @@ func Start(ctx context.Context, opts Options) (*Testnet, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("testnet: %w", err)
 	}
-	if _, err := ReadMarker(dir); err != nil {
+	prev, err := ReadMarker(dir)
+	if err != nil {
 		return nil, err
+	}
+	if prev == 0 {
+		// Only a testnet's own directory, or an empty one: a later --reset
+		// deletes the whole directory, so it must never be someone's data.
+		if entries, err := os.ReadDir(dir); err != nil {
+			return nil, fmt.Errorf("testnet: %w", err)
+		} else if len(entries) > 0 {
+			return nil, inputErr("refusing to use %s: it is not empty and holds no %s, so it is not a testnet directory (give a new or empty --dir)", dir, MarkerFile)
+		}
 	}
 	t := &Testnet{dir: dir, opts: opts, log: opts.Logger, downRequest: make(chan struct{})}
 

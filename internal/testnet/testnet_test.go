@@ -657,6 +657,9 @@ func TestReset(t *testing.T) {
 	if err := Reset(other); !isInput(err, "not a testnet directory") {
 		t.Fatalf("reset of a directory without a marker: %v", err)
 	}
+	if _, err := Start(context.Background(), Options{Dir: other, Nodes: 1, Logger: slog.New(slog.DiscardHandler)}); !isInput(err, "refusing to use") {
+		t.Fatalf("a testnet in a directory with other data: %v", err)
+	}
 	if _, err := os.Stat(filepath.Join(other, "precious")); err != nil {
 		t.Fatalf("the refused reset deleted a file: %v", err)
 	}
