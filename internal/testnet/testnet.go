@@ -276,8 +276,8 @@ func (t *Testnet) nodeOptions(m *member) node.Options {
 	}
 }
 
-// startMember starts one node and serves its API. Called without t.mu
-// only from Start, before the testnet is shared.
+// startMember starts one node and serves its API. The caller holds t.mu,
+// or is Start, before the testnet is shared (one goroutine per member).
 func (t *Testnet) startMember(ctx context.Context, m *member) error {
 	if err := os.MkdirAll(m.home, 0o700); err != nil {
 		return fmt.Errorf("testnet: %s: %w", m.name, err)
