@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -38,6 +39,7 @@ func loadKeyPackagePool(ctx context.Context, n *Node) (*keyPackagePool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: load KeyPackages: %w", err)
 	}
+	want := n.prof.LeafCapabilities()
 	for i := range recs {
 		rec := &recs[i]
 		var m mls.MLSMessage
@@ -53,6 +55,16 @@ func loadKeyPackagePool(ctx context.Context, n *Node) (*keyPackagePool, error) {
 		if !rec.ServedAt.IsZero() {
 			p.served[string(rec.Ref)] = true
 		}
+		if !rec.ServedAt.IsZero() || hasCapabilities(m.KeyPackage.LeafNode.Capabilities, want) {
+			continue
+		}
+		// Issued under an older profile (e.g. before a group extension
+		// became required): groups of this version could not add it.
+		if err := n.store.KeyPackages().Delete(ctx, rec.Ref); err != nil {
+			return nil, fmt.Errorf("node: delete outdated KeyPackage: %w", err)
+		}
+		delete(p.byRef, string(rec.Ref))
+		delete(p.suites, string(rec.Ref))
 	}
 	if err := p.expire(ctx, n); err != nil {
 		return nil, err
@@ -61,6 +73,17 @@ func loadKeyPackagePool(ctx context.Context, n *Node) (*keyPackagePool, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// hasCapabilities reports whether have lists every extension type want
+// does (the capabilities that later profiles add are extension types).
+func hasCapabilities(have mls.Capabilities, want mls.Capabilities) bool {
+	for _, e := range want.Extensions {
+		if !slices.Contains(have.Extensions, e) {
+			return false
+		}
+	}
+	return true
 }
 
 // expire deletes the KeyPackages, with their private keys, that expired

@@ -170,3 +170,39 @@ func TestWelcomeSurvivesRestart(t *testing.T) {
 		t.Fatalf("c joined at epoch %d, a is at %d", st.Epoch, ref.Epoch)
 	}
 }
+
+// TestOutdatedKeyPackagesReplaced: KeyPackages stored under a profile that
+// required fewer group extensions are replaced at start, so that groups
+// requiring the newer extensions can add this node.
+func TestOutdatedKeyPackagesReplaced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	old := testOptions(dir)
+	exts := old.Profile.Crypto.RequiredGroupExtensions
+	if len(exts) == 0 {
+		t.Fatal("the profile requires no group extension")
+	}
+	old.Profile.Crypto.RequiredGroupExtensions = exts[:len(exts)-1]
+	a := startNode(t, old)
+	before := storedRefs(t, ctx, a)
+	closeNode(t, a.Node)
+
+	a2 := startNode(t, testOptions(dir))
+	after := storedRefs(t, ctx, a2)
+	for r := range before {
+		if after[r] {
+			t.Fatalf("a KeyPackage without the required extensions survived the upgrade")
+		}
+	}
+	b := startNode(t, testOptions(""))
+	connectAll(t, ctx, a2, b)
+	gid, err := b.CreateGroup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Invite(ctx, gid, a2.ID()); err != nil {
+		t.Fatalf("invite after the upgrade: %v", err)
+	}
+	waitJoined(t, ctx, a2, gid)
+}
