@@ -54,10 +54,15 @@ type controlServer struct {
 	t    *Testnet
 	srv  *http.Server
 	done chan struct{}
+	// base is every request's parent context; close cancels it, so a long
+	// wait ends at once instead of holding up the shutdown.
+	base   context.Context
+	cancel context.CancelFunc
 }
 
 func newControlServer(t *Testnet, ln net.Listener) *controlServer {
 	c := &controlServer{t: t, done: make(chan struct{})}
+	c.base, c.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", c.status)
 	mux.HandleFunc("POST /v1/partition", c.partition)
@@ -73,6 +78,7 @@ func newControlServer(t *Testnet, ln net.Listener) *controlServer {
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(t.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return c.base },
 	}
 	go func() {
 		defer close(c.done)
@@ -84,6 +90,7 @@ func newControlServer(t *Testnet, ln net.Listener) *controlServer {
 }
 
 func (c *controlServer) close(ctx context.Context) error {
+	c.cancel()
 	err := c.srv.Shutdown(ctx)
 	if err != nil {
 		err = errors.Join(err, c.srv.Close())

@@ -84,6 +84,9 @@ type Options struct {
 	// NodeLogger receives the nodes' logs and their API servers'; nil
 	// means Logger.
 	NodeLogger *slog.Logger
+
+	// waitHook, set only by tests, runs when WaitAgree has subscribed.
+	waitHook func()
 }
 
 // Testnet is a running local network of nodes. Its methods are safe for

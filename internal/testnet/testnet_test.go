@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"os"
@@ -589,6 +590,65 @@ func TestControlErrors(t *testing.T) {
 	}
 	if _, err := ctl.Status(ctx); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("status after down: %v, want ErrNotRunning", err)
+	}
+}
+
+// TestCloseEndsWait: a wait for agreement in flight ends when the testnet
+// closes, instead of holding up the shutdown.
+func TestCloseEndsWait(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	started := make(chan struct{})
+	var once sync.Once
+	tn, err := Start(ctx, Options{Dir: t.TempDir(), Nodes: 2, AutoAccept: true, Logger: slog.New(slog.DiscardHandler),
+		waitHook: func() { once.Do(func() { close(started) }) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1, n2 := tn.Node(1), tn.Node(2)
+	joined, stopJoined, err := n2.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopJoined()
+	gid, err := n1.CreateGroup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Invite(ctx, gid, n2.ID()); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range joined {
+		if _, ok := ev.(node.GroupJoined); ok {
+			break
+		}
+	}
+	pending, stopPending, err := n1.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopPending()
+	if err := tn.Partition(ctx, [][]int{{1}, {2}}); err != nil {
+		t.Fatal(err)
+	}
+	go n1.Remove(ctx, gid, n2.ID()) // one of two members: never decided here
+	waitPending(t, ctx, pending, "remove "+n2.ID(), "waiting for a majority")
+
+	ctl := NewClient(tn.Dir())
+	defer ctl.Close()
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := ctl.WaitAgree(ctx, hex.EncodeToString(gid), time.Minute)
+		waiting <- err
+	}()
+	<-started
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	defer ccancel()
+	if err := tn.Close(cctx); err != nil {
+		t.Fatalf("close with a wait in flight: %v", err)
+	}
+	if err := <-waiting; err == nil {
+		t.Fatal("the wait reported agreement")
 	}
 }
 

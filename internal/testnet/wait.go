@@ -77,6 +77,9 @@ func (t *Testnet) WaitAgree(ctx context.Context, group string) (Agreement, error
 		}()
 	}
 
+	if t.opts.waitHook != nil {
+		t.opts.waitHook()
+	}
 	var id string // the full group ID, once resolved
 	var last string
 	for {
