@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/conclave-im/conclave/node"
 )
@@ -20,6 +21,9 @@ type Agreement struct {
 	// Nodes are the running nodes holding the group (1-based).
 	Nodes []int `json:"nodes"`
 }
+
+// lookTimeout bounds one look at the nodes' groups.
+const lookTimeout = 10 * time.Second
 
 // minGroupPrefix is the shortest group ID prefix WaitAgree takes, as the
 // node API.
@@ -83,11 +87,18 @@ func (t *Testnet) WaitAgree(ctx context.Context, group string) (Agreement, error
 	var id string // the full group ID, once resolved
 	var last string
 	for {
+		// Each look completes even past the wait's deadline, so that a
+		// wait that ends says where the nodes stand.
+		lookCtx, endLook := context.WithTimeout(context.WithoutCancel(ctx), lookTimeout)
 		views := map[int]GroupView{}
 		for _, r := range nodes {
-			gs, err := r.node.Groups(ctx)
+			gs, err := r.node.Groups(lookCtx)
+			if errors.Is(err, node.ErrClosed) {
+				continue // stopped meanwhile: it holds nothing any more
+			}
 			if err != nil {
-				continue // stopped meanwhile
+				endLook()
+				return Agreement{}, notAgreed(group, last, err)
 			}
 			for _, g := range gs {
 				gid := hex.EncodeToString(g.GroupID)
@@ -97,11 +108,13 @@ func (t *Testnet) WaitAgree(ctx context.Context, group string) (Agreement, error
 				if id == "" {
 					id = gid
 				} else if gid != id {
+					endLook()
 					return Agreement{}, inputErr("group prefix %q is ambiguous: %s and %s", group, id, gid)
 				}
 				views[r.index] = viewOf(g)
 			}
 		}
+		endLook()
 		if id == "" {
 			return Agreement{}, inputErr("no running node holds group %s", group)
 		}
@@ -112,9 +125,16 @@ func (t *Testnet) WaitAgree(ctx context.Context, group string) (Agreement, error
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return Agreement{}, fmt.Errorf("%w on group %s (%s): %w", ErrNotAgreed, id, last, ctx.Err())
+			return Agreement{}, notAgreed(id, last, ctx.Err())
 		}
 	}
+}
+
+func notAgreed(group, where string, err error) error {
+	if where == "" {
+		where = "not looked at yet"
+	}
+	return fmt.Errorf("%w on group %s (%s): %w", ErrNotAgreed, group, where, err)
 }
 
 func viewOf(g node.GroupStatus) GroupView {
