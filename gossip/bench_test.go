@@ -418,7 +418,48 @@ func (p *probe) burst(b *testing.B, ctx context.Context, seq, n int) time.Durati
 	return time.Since(start)
 }
 
-// probe measures one side of BenchmarkGossipPaired.
+// BenchmarkLayerAblation attributes Conclave's latency overhead at 10
+// hosts: the paired latency measurement against raw pubsub, with scoring
+// off on Conclave's side, and against raw pubsub running a minimal inline
+// validator (which isolates the cost of gossipsub's validation pipeline).
+//
+//	go test -run '^$' -bench 'LayerAblation' -benchtime 800x -count 2 ./gossip/
+func BenchmarkLayerAblation(b *testing.B) {
+	const hosts = 10
+	variants := []struct {
+		name          string
+		tweak         func(*Config)
+		rawValidating bool
+	}{
+		{"conclave-vs-raw", nil, false},
+		{"noscoring-vs-raw", func(c *Config) { c.Pubsub.DisableScoring = true }, false},
+		{"conclave-vs-raw+validator", nil, true},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			sides := []*probe{
+				newProbe(ctx, conclaveSide(b, hosts, v.tweak), false),
+				newProbe(ctx, rawSide(b, hosts, true, v.rawValidating), true),
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for k := range sides {
+					sides[(i+k)%2].once(b, ctx, i)
+				}
+			}
+			b.StopTimer()
+			c, r := sides[0], sides[1]
+			b.ReportMetric(float64(c.percentile(50))/float64(r.percentile(50)), "p50-ratio")
+			if c.cpu > 0 && r.cpu > 0 {
+				b.ReportMetric(float64(c.cpu)/float64(r.cpu), "cpu-ratio")
+			}
+		})
+	}
+}
+
+// probe measures one side of a paired benchmark.
 type probe struct {
 	side    benchSide
 	raw     bool
