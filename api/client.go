@@ -123,10 +123,17 @@ func (c *Client) Identity(ctx context.Context) (Identity, error) {
 	return id, c.do(ctx, "GET", "/v1/id", nil, &id)
 }
 
-// Peers lists the peers of every active group's topic.
-func (c *Client) Peers(ctx context.Context) ([]GroupPeers, error) {
-	var out []GroupPeers
+// Peers lists the peers the node is connected to.
+func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
+	var out []Peer
 	return out, c.do(ctx, "GET", "/v1/peers", nil, &out)
+}
+
+// GroupPeers lists the peers on one group's topic; group may be a unique
+// prefix.
+func (c *Client) GroupPeers(ctx context.Context, group string) (GroupPeers, error) {
+	var out GroupPeers
+	return out, c.do(ctx, "GET", "/v1/groups/"+url.PathEscape(group)+"/peers", nil, &out)
 }
 
 // Connect dials a peer at the given multiaddrs (each ending in /p2p/<id>).

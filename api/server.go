@@ -82,9 +82,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/groups", s.groups)
 	mux.HandleFunc("POST /v1/groups", s.createGroup)
 	mux.HandleFunc("GET /v1/groups/{id}", s.group)
+	mux.HandleFunc("GET /v1/groups/{id}/peers", s.groupPeers)
 	mux.HandleFunc("POST /v1/groups/{id}/invite", s.invite)
 	mux.HandleFunc("POST /v1/groups/{id}/remove", s.remove)
 	mux.HandleFunc("POST /v1/groups/{id}/leave", s.leave)
+	mux.HandleFunc("POST /v1/groups/{id}/settings", s.groupSettings)
 	mux.HandleFunc("GET /v1/groups/{id}/messages", s.history)
 	mux.HandleFunc("POST /v1/groups/{id}/messages", s.send)
 	mux.HandleFunc("GET /v1/contacts", s.contacts)
@@ -214,43 +216,51 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeNodeError(w, err)
 		return
 	}
-	peers := make(map[string]bool)
-	for _, g := range gs {
-		if !g.Active {
-			continue
-		}
-		ps, err := s.node.TopicPeers(r.Context(), g.GroupID)
-		if err != nil {
-			continue // the group went inactive meanwhile
-		}
-		for _, p := range ps {
-			peers[p] = true
-		}
-	}
-	writeJSON(w, http.StatusOK, Status{Identity: s.identityInfo(), StartedAt: s.started, Groups: len(gs), Invitations: len(invs), Peers: len(peers)})
-}
-
-func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
-	gs, err := s.node.Groups(r.Context())
+	peers, err := s.node.Peers(r.Context())
 	if err != nil {
 		writeNodeError(w, err)
 		return
 	}
-	out := []GroupPeers{}
-	for _, g := range gs {
-		if !g.Active {
-			continue
+	writeJSON(w, http.StatusOK, Status{Identity: s.identityInfo(), StartedAt: s.started, Groups: len(gs), Invitations: len(invs), Peers: len(peers)})
+}
+
+// peers lists the peers this node is connected to.
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.node.Peers(r.Context())
+	if err != nil {
+		writeNodeError(w, err)
+		return
+	}
+	out := make([]Peer, 0, len(ps))
+	for _, p := range ps {
+		pe := Peer{PeerID: p.ID, Addrs: p.Addrs, Name: p.Name, Groups: make([]string, 0, len(p.Groups))}
+		if pe.Addrs == nil {
+			pe.Addrs = []string{}
 		}
-		ps, err := s.node.TopicPeers(r.Context(), g.GroupID)
-		if err != nil {
-			continue
+		for _, g := range p.Groups {
+			pe.Groups = append(pe.Groups, hex.EncodeToString(g))
 		}
-		if ps == nil {
-			ps = []string{}
-		}
-		out = append(out, GroupPeers{GroupID: hex.EncodeToString(g.GroupID), Peers: ps})
+		out = append(out, pe)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// groupPeers lists the peers on one active group's topic: the members
+// this node exchanges the group's traffic with right now.
+func (s *Server) groupPeers(w http.ResponseWriter, r *http.Request) {
+	gid, ok := s.groupID(w, r, false)
+	if !ok {
+		return
+	}
+	ps, err := s.node.TopicPeers(r.Context(), gid)
+	if err != nil {
+		writeNodeError(w, err)
+		return
+	}
+	if ps == nil {
+		ps = []string{}
+	}
+	writeJSON(w, http.StatusOK, GroupPeers{GroupID: hex.EncodeToString(gid), Peers: ps})
 }
 
 func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
@@ -307,7 +317,8 @@ func (s *Server) groups(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) groupFrom(g node.GroupStatus) Group {
-	out := Group{ID: hex.EncodeToString(g.GroupID), Epoch: g.Epoch, EpochAuthenticator: hex.EncodeToString(g.EpochAuthenticator), Active: g.Active, Members: []Member{}}
+	out := Group{ID: hex.EncodeToString(g.GroupID), Epoch: g.Epoch, EpochAuthenticator: hex.EncodeToString(g.EpochAuthenticator), Active: g.Active, Members: []Member{}, Pending: pendingFrom(g.Pending)}
+	out.Name, out.Topic = g.Name, g.Topic
 	for _, m := range g.Members {
 		mem := Member{Leaf: m.Leaf, PeerID: m.PeerID, Assurance: m.Assurance.String(), Self: m.Self}
 		if !m.Self && m.PeerID != "" {
@@ -321,10 +332,11 @@ func (s *Server) groupFrom(g node.GroupStatus) Group {
 }
 
 func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
-	if !readEmpty(w, r) {
+	opts, ok := readCreateGroup(w, r) // settings.go
+	if !ok {
 		return
 	}
-	gid, err := s.node.CreateGroup(r.Context())
+	gid, err := s.node.CreateGroup(r.Context(), opts...)
 	if err != nil {
 		writeNodeError(w, err)
 		return
@@ -787,7 +799,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 func writeNodeError(w http.ResponseWriter, err error) {
 	var re *requestError
 	switch {
-	case errors.As(err, &re):
+	case errors.As(err, &re), errors.Is(err, node.ErrInvalidSettings):
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 	case errors.Is(err, node.ErrUnknownGroup), errors.Is(err, node.ErrNoInvitation), errors.Is(err, node.ErrNotMember),
 		errors.Is(err, node.ErrUnknownContact):

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/conclave-im/conclave/datastore"
 	"github.com/conclave-im/conclave/gossip"
 	"github.com/conclave-im/conclave/node"
@@ -220,7 +222,7 @@ func TestMalformedRequestsRefused(t *testing.T) {
 		{"empty text", "POST", msgs, `{"text":""}`, http.StatusBadRequest},
 		{"bad reply_to", "POST", msgs, `{"text":"hi","reply_to":"xyz"}`, http.StatusBadRequest},
 		{"too large", "POST", msgs, `{"text":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge},
-		{"body on create", "POST", "/v1/groups", `{"name":"x"}`, http.StatusBadRequest},
+		{"unknown field on create", "POST", "/v1/groups", `{"admin":true}`, http.StatusBadRequest},
 		{"bad peer ID", "POST", "/v1/groups/" + gid + "/invite", `{"peer":"not-a-peer"}`, http.StatusBadRequest},
 		{"connect without p2p", "POST", "/v1/peers/connect", `{"addrs":["/ip4/127.0.0.1/tcp/1"]}`, http.StatusBadRequest},
 		{"connect garbage", "POST", "/v1/peers/connect", `{"addrs":["garbage"]}`, http.StatusBadRequest},
@@ -406,14 +408,32 @@ func TestEventStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Alone in the group, the message waits for a member to be online.
+	if sent.State != StatePending || sent.Waiting != "no member of the group is online" {
+		t.Fatalf("sent message in state %q (%q), want pending for want of members", sent.State, sent.Waiting)
+	}
 	for _, s := range []*EventStream{es, gs} {
 		ev, err := s.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.Type != EventMessage || ev.Message == nil || ev.Message.ID != sent.ID || ev.Message.Text != "hello, stream" || !ev.Message.Own {
+		if ev.Type != EventMessage || ev.Message == nil || ev.Message.ID != sent.ID || ev.Message.Text != "hello, stream" || !ev.Message.Own || ev.Message.State != StatePending {
 			t.Fatalf("event %+v, want the message %+v", ev, sent)
 		}
+		ev, err = s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type != EventMessageState || ev.GroupID != gid || ev.MessageID != sent.ID || ev.State != StatePending || ev.Waiting != sent.Waiting {
+			t.Fatalf("event %+v, want the message's state: %s", ev, sent.Waiting)
+		}
+	}
+	h, err := f.client.History(ctx, gid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 1 || h[0].State != StatePending || h[0].Waiting != sent.Waiting {
+		t.Fatalf("history %+v, want the pending message", h)
 	}
 	// Closing the server ends open streams.
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -421,7 +441,63 @@ func TestEventStream(t *testing.T) {
 	if err := f.srv.Close(cctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := es.Next(); err == nil {
-		t.Fatal("stream still open after Close")
+	for i := 0; ; i++ {
+		if _, err := es.Next(); err != nil {
+			break
+		}
+		if i == 100 {
+			t.Fatal("stream still open after Close")
+		}
 	}
+}
+
+// TestPeers lists a connected peer with its address, and the empty topic
+// of a group of one.
+func TestPeers(t *testing.T) {
+	f := serve(t, startNode(t))
+	other := startNode(t)
+	ctx := ctxT(t)
+	ps, err := f.client.Peers(ctx)
+	if err != nil || len(ps) != 0 {
+		t.Fatalf("peers before connecting: %v, %v", ps, err)
+	}
+	ai := other.AddrInfo()
+	full, err := peer.AddrInfoToP2pAddrs(&ai)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client.Connect(ctx, []string{full[0].String()}); err != nil {
+		t.Fatal(err)
+	}
+	ps, err = f.client.Peers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 || ps[0].PeerID != other.ID() || len(ps[0].Addrs) == 0 || len(ps[0].Groups) != 0 {
+		t.Fatalf("peers %+v, want %s with its address", ps, other.ID())
+	}
+	st, err := f.client.Status(ctx)
+	if err != nil || st.Peers != 1 {
+		t.Fatalf("status %+v, %v: want 1 peer", st, err)
+	}
+	gid, err := f.client.CreateGroup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp, err := f.client.GroupPeers(ctx, gid[:6])
+	if err != nil || gp.GroupID != gid || gp.Peers == nil || len(gp.Peers) != 0 {
+		t.Fatalf("group peers %+v, %v", gp, err)
+	}
+	g, err := f.client.Group(ctx, gid)
+	if err != nil || g.Pending == nil || len(g.Pending) != 0 {
+		t.Fatalf("group %+v, %v: want no pending change", g, err)
+	}
+	if _, err := f.client.GroupPeers(ctx, "ffffffff"); !isStatus(err, http.StatusNotFound) {
+		t.Fatalf("peers of an unknown group: %v", err)
+	}
+}
+
+func isStatus(err error, status int) bool {
+	var ae *Error
+	return errors.As(err, &ae) && ae.Status == status
 }

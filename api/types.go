@@ -26,18 +26,29 @@ type Status struct {
 	StartedAt   time.Time `json:"started_at"`
 	Groups      int       `json:"groups"`
 	Invitations int       `json:"invitations"`
-	// Peers counts the distinct peers subscribed to any of this node's
-	// group topics.
+	// Peers counts the peers this node is connected to.
 	Peers int `json:"peers"`
 }
 
 // Group is one group as this node sees it.
 type Group struct {
 	ID                 string   `json:"id"`
+	Name               string   `json:"name,omitempty"`
+	Topic              string   `json:"topic,omitempty"`
 	Epoch              uint64   `json:"epoch"`
 	EpochAuthenticator string   `json:"epoch_authenticator"`
 	Active             bool     `json:"active"`
 	Members            []Member `json:"members"`
+	// Pending are the membership changes this node asked for that the
+	// group has not decided yet, each with why it waits.
+	Pending []PendingChange `json:"pending"`
+}
+
+// PendingChange is a membership change this node waits on.
+type PendingChange struct {
+	Desc    string    `json:"desc"` // "invite <peer>", "remove <peer>", "leave", ...
+	Since   time.Time `json:"since"`
+	Waiting string    `json:"waiting"` // e.g. "waiting for a majority of members to be online (1 of 3 reachable, 2 needed)"
 }
 
 // Member is one member of a group.
@@ -78,6 +89,31 @@ type Message struct {
 	Kind       string    `json:"kind"`
 	Text       string    `json:"text"`
 	Own        bool      `json:"own"`
+	// State is the delivery state of this node's own messages (StatePending
+	// or StateSent); empty for others' messages and for events.
+	State string `json:"state,omitempty"`
+	// Waiting says why a pending message waits.
+	Waiting string `json:"waiting,omitempty"`
+}
+
+// Delivery states of this node's own messages.
+const (
+	// StatePending: in the outbox, not yet handed to any member.
+	StatePending = "pending"
+	// StateSent: published while at least one member was connected;
+	// members offline then fetch it from any member when they return.
+	StateSent = "sent"
+	// WaitingSending is the reason of a pending message while the daemon
+	// hands it to the members online; the state changes within moments.
+	WaitingSending = "sending"
+)
+
+// Peer is one peer this node is connected to.
+type Peer struct {
+	PeerID string   `json:"peer_id"`
+	Addrs  []string `json:"addrs"`          // remote multiaddrs of the open connections
+	Name   string   `json:"name,omitempty"` // the contact's name, if the peer is a contact
+	Groups []string `json:"groups"`         // active groups the peer is a member of
 }
 
 // GroupPeers lists the peers subscribed to one group's topic.
@@ -93,6 +129,12 @@ const (
 	EventGroupJoined  = "group_joined"
 	EventGroupLeft    = "group_left"
 	EventEpochChanged = "epoch_changed"
+	// EventMessageState: the delivery state of one of this node's own
+	// messages changed.
+	EventMessageState = "message_state"
+	// EventPendingChanged: the membership changes this node waits on in a
+	// group, or why they wait, changed.
+	EventPendingChanged = "pending_changed"
 )
 
 // Event is one entry of the event stream (GET /v1/events). Type says which
@@ -105,6 +147,13 @@ type Event struct {
 	Invitation *Invitation `json:"invitation,omitempty"`
 	Added      []string    `json:"added,omitempty"`
 	Removed    []string    `json:"removed,omitempty"`
+	// MessageID, State and Waiting: message_state.
+	MessageID string `json:"message_id,omitempty"`
+	State     string `json:"state,omitempty"`
+	Waiting   string `json:"waiting,omitempty"`
+	// Pending: pending_changed, the whole new list (absent when nothing
+	// is pending any more).
+	Pending []PendingChange `json:"pending,omitempty"`
 }
 
 // Request bodies.
@@ -187,7 +236,7 @@ func messageFrom(m node.Message) Message {
 	out := Message{
 		GroupID: hex.EncodeToString(m.GroupID), Seq: m.Seq, ID: hex.EncodeToString(m.ID[:]),
 		Sender: m.Sender, Epoch: m.Epoch, SentAt: m.SentAt, ReceivedAt: m.ReceivedAt,
-		Text: m.Text, Own: m.Own,
+		Text: m.Text, Own: m.Own, State: stateName(m.State), Waiting: m.Waiting,
 	}
 	if len(m.ReplyTo) > 0 {
 		out.ReplyTo = hex.EncodeToString(m.ReplyTo)
@@ -199,6 +248,26 @@ func messageFrom(m node.Message) Message {
 		out.Kind = KindEvent
 	default:
 		out.Kind = KindOther
+	}
+	return out
+}
+
+// stateName is the API's name of a delivery state; empty for the zero
+// state (messages from others).
+func stateName(s node.DeliveryState) string {
+	switch s {
+	case node.DeliveryPending:
+		return StatePending
+	case node.DeliverySent:
+		return StateSent
+	}
+	return ""
+}
+
+func pendingFrom(ps []node.PendingChange) []PendingChange {
+	out := make([]PendingChange, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, PendingChange{Desc: p.Desc, Since: p.Since, Waiting: p.Waiting})
 	}
 	return out
 }
@@ -223,6 +292,10 @@ func eventFrom(e node.Event) (Event, bool) {
 		return Event{Type: EventGroupLeft, GroupID: hex.EncodeToString(e.GroupID), Epoch: e.Epoch}, true
 	case node.EpochChanged:
 		return Event{Type: EventEpochChanged, GroupID: hex.EncodeToString(e.GroupID), Epoch: e.Epoch, Added: e.Added, Removed: e.Removed}, true
+	case node.MessageStateChanged:
+		return Event{Type: EventMessageState, GroupID: hex.EncodeToString(e.GroupID), MessageID: hex.EncodeToString(e.ID[:]), State: stateName(e.State), Waiting: e.Waiting}, true
+	case node.PendingChanged:
+		return Event{Type: EventPendingChanged, GroupID: hex.EncodeToString(e.GroupID), Pending: pendingFrom(e.Pending)}, true
 	}
 	return Event{}, false
 }

@@ -21,6 +21,12 @@ func (a *app) chatCommand() *cobra.Command {
 		Long: `Interactive chat in the terminal. Type a message and press Enter to send
 it to the current group; Tab switches groups; Esc or Ctrl-C quits.
 
+Your messages show ✓ once the daemon handed them to the members online,
+and … with the reason while they wait (e.g. no member of the group is
+online; the daemon sends them on its own when one is). Membership changes
+you asked for and the group has not decided yet show as ⧗ lines, with what
+they wait for (e.g. a majority of members to be online).
+
 Slash commands:
   /invite PEER    invite a peer (by peer ID) to the current group
   /accept GROUP   accept a pending invitation
@@ -71,14 +77,21 @@ type chatModel struct {
 
 	groups  []api.Group
 	current int // index into groups; -1 without groups
-	msgs    []api.Message
-	seen    map[string]bool // message IDs shown, against duplicates
+	lines   []chatLine
+	byID    map[string]int // message ID -> index into lines
 	invites []api.Invitation
 
 	input  string
 	status string
 	width  int
 	height int
+}
+
+// chatLine is one line of the scrollback: a message or event from the
+// history, or a note the chat itself wrote (a slash command's answer).
+type chatLine struct {
+	msg  api.Message
+	note string
 }
 
 // Messages the model receives from its commands.
@@ -104,7 +117,7 @@ func newChatModel(ctx context.Context, c *api.Client, want string) (*chatModel, 
 	if err != nil {
 		return nil, err
 	}
-	m := &chatModel{ctx: ctx, client: c, events: es, current: -1, seen: map[string]bool{}, width: 80, height: 24}
+	m := &chatModel{ctx: ctx, client: c, events: es, current: -1, byID: map[string]int{}, width: 80, height: 24}
 	gs, invs, err := m.load()
 	if err != nil {
 		es.Close()
@@ -126,7 +139,7 @@ func newChatModel(ctx context.Context, c *api.Client, want string) (*chatModel, 
 			es.Close()
 			return nil, err
 		}
-		m.setHistory(h)
+		m.mergeHistory(h)
 	}
 	return m, nil
 }
@@ -145,12 +158,31 @@ func (m *chatModel) load() ([]api.Group, []api.Invitation, error) {
 	return gs, invs, nil
 }
 
-func (m *chatModel) setHistory(h []api.Message) {
-	m.msgs = h
-	m.seen = map[string]bool{}
+// mergeHistory adds the history entries not on screen yet and refreshes the
+// delivery state of those that are; notes stay where they are.
+func (m *chatModel) mergeHistory(h []api.Message) {
 	for _, x := range h {
-		m.seen[x.ID] = true
+		m.addMessage(x)
 	}
+}
+
+// addMessage appends a message, or updates it if it is on screen already.
+func (m *chatModel) addMessage(x api.Message) {
+	if i, ok := m.byID[x.ID]; ok {
+		m.lines[i].msg = x
+		return
+	}
+	m.byID[x.ID] = len(m.lines)
+	m.lines = append(m.lines, chatLine{msg: x})
+}
+
+// notef appends a note of the chat's own to the scrollback.
+func (m *chatModel) notef(format string, args ...any) {
+	m.lines = append(m.lines, chatLine{note: fmt.Sprintf(format, args...)})
+}
+
+func (m *chatModel) clearScrollback() {
+	m.lines, m.byID = nil, map[string]int{}
 }
 
 func (m *chatModel) currentID() string {
@@ -221,7 +253,7 @@ func (m *chatModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case historyMsg:
 		if msg.group == m.currentID() {
-			m.setHistory(msg.msgs)
+			m.mergeHistory(msg.msgs)
 		}
 	case statusMsg:
 		m.status = msg.text
@@ -232,14 +264,28 @@ func (m *chatModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *chatModel) event(ev api.Event) tea.Cmd {
 	switch ev.Type {
 	case api.EventMessage:
-		if ev.GroupID == m.currentID() && ev.Message != nil && !m.seen[ev.Message.ID] {
-			m.seen[ev.Message.ID] = true
-			m.msgs = append(m.msgs, *ev.Message)
-		} else if ev.GroupID != m.currentID() {
-			m.status = "new message in " + short(ev.GroupID)
+		if ev.Message == nil {
+			return nil
+		}
+		if ev.GroupID == m.currentID() {
+			m.addMessage(*ev.Message)
+		} else {
+			m.status = "new message in " + short(ev.GroupID) + " (Tab switches groups)"
+		}
+	case api.EventMessageState:
+		if i, ok := m.byID[ev.MessageID]; ok && ev.GroupID == m.currentID() {
+			m.lines[i].msg.State, m.lines[i].msg.Waiting = ev.State, ev.Waiting
+		}
+	case api.EventPendingChanged:
+		for i := range m.groups {
+			if m.groups[i].ID == ev.GroupID {
+				m.groups[i].Pending = ev.Pending
+			}
 		}
 	case api.EventInvitation:
-		m.status = fmt.Sprintf("invitation to %s from %s: /accept %s", short(ev.GroupID), shortPeer(ev.Invitation.From), short(ev.GroupID))
+		if ev.Invitation != nil {
+			m.status = fmt.Sprintf("invitation to %s from %s: /accept %s", short(ev.GroupID), shortPeer(ev.Invitation.From), short(ev.GroupID))
+		}
 		return m.reload()
 	case api.EventEpochChanged:
 		if ev.GroupID == m.currentID() {
@@ -273,7 +319,7 @@ func (m *chatModel) key(k tea.KeyPressMsg) tea.Cmd {
 	case "tab":
 		if len(m.groups) > 0 {
 			m.current = (m.current + 1) % len(m.groups)
-			m.msgs, m.seen = nil, map[string]bool{}
+			m.clearScrollback()
 			return m.loadHistory(m.currentID())
 		}
 	case "space":
@@ -290,28 +336,32 @@ func (m *chatModel) send(text string) tea.Cmd {
 		m.status = "no group: accept an invitation (/accept GROUP) or create one with 'conclave group create'"
 		return nil
 	}
-	m.status = "sending…"
+	m.status = ""
 	return func() tea.Msg {
+		// The message and its delivery state reach the screen as events.
 		if _, err := m.client.Send(m.ctx, g, text, ""); err != nil {
 			return statusMsg{"not sent: " + err.Error()}
 		}
-		return statusMsg{"sent"}
+		return nil
 	}
 }
+
+const slashHelp = "commands: /invite PEER, /accept GROUP, /members, /verify, /leave (in a group)"
 
 func (m *chatModel) slash(line string) tea.Cmd {
 	f := strings.Fields(line)
 	g := m.currentID()
 	switch {
 	case f[0] == "/invite" && len(f) == 2 && g != "":
-		m.status = "inviting " + shortPeer(f[1]) + "…"
+		m.status = "inviting " + shortPeer(f[1]) + ": the members agree on the change…"
 		return func() tea.Msg {
 			if _, err := m.client.Invite(m.ctx, g, f[1]); err != nil {
 				return statusMsg{"invite: " + err.Error()}
 			}
-			return statusMsg{"invited " + shortPeer(f[1])}
+			return statusMsg{"invited " + shortPeer(f[1]) + "; they join with /accept " + short(g) + " or 'conclave invites accept " + g + "'"}
 		}
 	case f[0] == "/accept" && len(f) == 2:
+		m.status = "accepting " + short(f[1]) + "…"
 		return func() tea.Msg {
 			if _, err := m.client.Accept(m.ctx, f[1]); err != nil {
 				return statusMsg{"accept: " + err.Error()}
@@ -326,31 +376,50 @@ func (m *chatModel) slash(line string) tea.Cmd {
 			}
 			return statusMsg{"left " + short(g)}
 		}
-	case (f[0] == "/members" || f[0] == "/verify") && g != "":
-		var parts []string
-		for _, mem := range m.groups[m.current].Members {
+	case f[0] == "/members" && len(f) == 1 && g != "":
+		cur := m.groups[m.current]
+		m.notef("members of %s at epoch %d:", short(g), cur.Epoch)
+		for _, mem := range cur.Members {
 			switch {
 			case mem.Self:
-				parts = append(parts, "you")
-			case f[0] == "/verify" && mem.SafetyCode != "":
-				parts = append(parts, shortPeer(mem.PeerID)+": "+mem.SafetyCode)
+				m.notef("  you")
+			case mem.PeerID == "":
+				m.notef("  leaf %d (%s credential)", mem.Leaf, mem.Assurance)
 			default:
-				parts = append(parts, mem.PeerID)
+				m.notef("  %s", mem.PeerID)
 			}
 		}
-		m.status = strings.Join(parts, " | ")
+		m.status = ""
+		return nil
+	case f[0] == "/verify" && len(f) == 1 && g != "":
+		n := 0
+		for _, mem := range m.groups[m.current].Members {
+			if mem.Self || mem.SafetyCode == "" {
+				continue
+			}
+			m.notef("safety code with %s: %s", mem.PeerID, mem.SafetyCode)
+			n++
+		}
+		if n == 0 {
+			m.notef("no other member to verify")
+		} else {
+			m.notef("compare each code with that person (in person or on a call); if it matches: conclave contacts verify PEER")
+		}
+		m.status = ""
 		return nil
 	}
-	m.status = "commands: /invite PEER, /accept GROUP, /members, /verify, /leave (in a group)"
+	m.status = slashHelp
 	return nil
 }
 
-// View draws the header, the group list, the scrollback, the status line
-// and the input line.
+// View draws the header, the group list, the scrollback, the pending
+// membership changes, the status line and the input line.
 func (m *chatModel) View() tea.View {
 	var b strings.Builder
+	var pending []api.PendingChange
 	if g := m.currentID(); g != "" {
 		cur := m.groups[m.current]
+		pending = cur.Pending
 		fmt.Fprintf(&b, "conclave chat · group %s · epoch %d · %d members\n", short(g), cur.Epoch, len(cur.Members))
 	} else {
 		b.WriteString("conclave chat · no group\n")
@@ -367,17 +436,27 @@ func (m *chatModel) View() tea.View {
 		tabs = append(tabs, "invited:"+short(inv.GroupID))
 	}
 	b.WriteString(strings.Join(tabs, " ") + "\n")
-	rows := max(m.height-4, 1)
-	start := max(len(m.msgs)-rows, 0)
-	for _, msg := range m.msgs[start:] {
-		printMessage(&b, msg)
+	rows := max(m.height-4-len(pending), 1)
+	start := max(len(m.lines)-rows, 0)
+	for _, l := range m.lines[start:] {
+		if l.note != "" {
+			b.WriteString("  " + l.note + "\n")
+			continue
+		}
+		printMessage(&b, l.msg)
 	}
-	for range rows - (len(m.msgs) - start) {
+	for range rows - (len(m.lines) - start) {
 		b.WriteString("\n")
+	}
+	for _, p := range pending {
+		fmt.Fprintf(&b, "⧗ %s: %s\n", shortPeers(p.Desc), shortPeers(p.Waiting))
 	}
 	b.WriteString(m.status + "\n")
 	b.WriteString("> " + m.input)
-	return tea.NewView(b.String())
+	v := tea.NewView(b.String())
+	v.AltScreen = true // the whole terminal, given back as it was on exit
+	v.WindowTitle = "conclave chat"
+	return v
 }
 
 // short abbreviates a group ID for display.
@@ -386,4 +465,15 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+// shortPeers abbreviates the peer IDs in a line of text.
+func shortPeers(s string) string {
+	f := strings.Fields(s)
+	for i, w := range f {
+		if len(w) > 40 {
+			f[i] = shortPeer(w)
+		}
+	}
+	return strings.Join(f, " ")
 }

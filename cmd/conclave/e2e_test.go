@@ -29,7 +29,7 @@ var build struct {
 }
 
 // binary builds cmd/conclave once per test run and returns its directory.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: builds the binary and runs daemons as separate processes")
@@ -105,7 +105,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // startDaemon runs a daemon command line and waits for its ready line.
-func startDaemon(t *testing.T, env []string, line string) *daemonProc {
+func startDaemon(t testing.TB, env []string, line string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command("bash", "-c", "exec "+line)
 	cmd.Env = env
@@ -143,7 +143,7 @@ func startDaemon(t *testing.T, env []string, line string) *daemonProc {
 }
 
 // stop interrupts the daemon as Ctrl-C does and checks it exits cleanly.
-func (d *daemonProc) stop(t *testing.T) {
+func (d *daemonProc) stop(t testing.TB) {
 	if d.cmd.ProcessState != nil {
 		return
 	}

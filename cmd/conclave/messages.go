@@ -16,9 +16,18 @@ import (
 
 func (a *app) sendCommand() *cobra.Command {
 	var replyTo string
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "send GROUP MESSAGE...",
 		Short: "Send a message to a group (the words are joined by spaces; '-' reads stdin)",
+		Long: `Send a message to a group. The words are joined by spaces; '-' reads the
+message from stdin.
+
+The daemon stores and encrypts the message before this returns, and keeps
+it in its outbox until a member of the group has it. The output says which:
+"sent ID" once it went out to the members online, "queued ID (reason)"
+while it waits, e.g. because no member of the group is online; the daemon
+sends it on its own as soon as it can ('conclave history' shows ✓ then).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
 				return usageErr("%s wants GROUP and a MESSAGE", cmd.CommandPath())
@@ -35,16 +44,57 @@ func (a *app) sendCommand() *cobra.Command {
 				text = strings.TrimRight(string(b), "\n")
 			}
 			return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
-				m, err := c.Send(ctx, args[0], text, replyTo)
+				m, err := sendAndWait(ctx, c, args[0], text, replyTo, wait)
 				if err != nil {
 					return err
 				}
-				return a.output(m, func(w io.Writer) { fmt.Fprintf(w, "sent %s\n", m.ID) })
+				return a.output(m, func(w io.Writer) {
+					if m.State == api.StatePending {
+						fmt.Fprintf(w, "queued %s (%s); the daemon sends it as soon as it can\n", m.ID, m.Waiting)
+						return
+					}
+					fmt.Fprintf(w, "sent %s\n", m.ID)
+				})
 			})
 		},
 	}
 	cmd.Flags().StringVar(&replyTo, "reply-to", "", "ID of the message this one answers")
+	cmd.Flags().DurationVar(&wait, "wait", 2*time.Second, "how long to wait for the daemon to hand the message to the members online before reporting it queued")
 	return cmd
+}
+
+// sendAndWait sends a message and, while the daemon is still handing it to
+// the network, waits up to wait for the outcome on the event stream
+// (opened first, so the change cannot slip by).
+func sendAndWait(ctx context.Context, c *api.Client, group, text, replyTo string, wait time.Duration) (api.Message, error) {
+	if wait <= 0 {
+		return c.Send(ctx, group, text, replyTo)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	es, err := c.Events(sctx, group)
+	if err != nil {
+		return api.Message{}, err
+	}
+	defer es.Close()
+	m, err := c.Send(ctx, group, text, replyTo)
+	if err != nil || m.State != api.StatePending || m.Waiting != api.WaitingSending {
+		return m, err
+	}
+	timer := time.AfterFunc(wait, cancel) // ends the stream, and so Next
+	defer timer.Stop()
+	for {
+		ev, err := es.Next()
+		if err != nil {
+			return m, nil // the wait is over; the message stays queued
+		}
+		if ev.Type == api.EventMessageState && ev.MessageID == m.ID {
+			m.State, m.Waiting = ev.State, ev.Waiting
+			if m.State != api.StatePending || m.Waiting != api.WaitingSending {
+				return m, nil
+			}
+		}
+	}
 }
 
 func (a *app) historyCommand() *cobra.Command {
@@ -81,10 +131,25 @@ func printMessage(w io.Writer, m api.Message) {
 		if m.Own {
 			who = "you"
 		}
-		fmt.Fprintf(w, "%s  <%s> %s\n", ts, who, m.Text)
+		fmt.Fprintf(w, "%s  <%s> %s%s\n", ts, who, m.Text, deliveryMark(m))
 	default:
 		fmt.Fprintf(w, "%s  <%s> (a message this version cannot show)\n", ts, shortPeer(m.Sender))
 	}
+}
+
+// deliveryMark shows where one of our own messages stands: a check mark
+// once sent, an ellipsis and the reason while it waits.
+func deliveryMark(m api.Message) string {
+	switch m.State {
+	case api.StateSent:
+		return " ✓"
+	case api.StatePending:
+		if m.Waiting == "" {
+			return " …"
+		}
+		return " … (" + m.Waiting + ")"
+	}
+	return ""
 }
 
 // shortPeer abbreviates a peer ID for display.
@@ -170,6 +235,19 @@ func printEvent(w io.Writer, ev api.Event) {
 			fmt.Fprintf(w, ", removed %s", p)
 		}
 		fmt.Fprintln(w)
+	case api.EventMessageState:
+		if ev.State == api.StatePending {
+			fmt.Fprintf(w, "[%s] message %s waits: %s\n", ev.GroupID, ev.MessageID, ev.Waiting)
+		} else {
+			fmt.Fprintf(w, "[%s] message %s %s\n", ev.GroupID, ev.MessageID, ev.State)
+		}
+	case api.EventPendingChanged:
+		if len(ev.Pending) == 0 {
+			fmt.Fprintf(w, "[%s] no membership change pending\n", ev.GroupID)
+		}
+		for _, p := range ev.Pending {
+			fmt.Fprintf(w, "[%s] pending %s: %s\n", ev.GroupID, p.Desc, p.Waiting)
+		}
 	default:
 		fmt.Fprintf(w, "[%s] %s at %s\n", ev.GroupID, ev.Type, time.Now().Format(time.TimeOnly))
 	}

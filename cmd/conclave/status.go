@@ -27,7 +27,7 @@ func (a *app) statusCommand() *cobra.Command {
 					fmt.Fprintf(w, "peer ID:     %s\n", s.PeerID)
 					fmt.Fprintf(w, "groups:      %d\n", s.Groups)
 					fmt.Fprintf(w, "invitations: %d pending\n", s.Invitations)
-					fmt.Fprintf(w, "group peers: %d\n", s.Peers)
+					fmt.Fprintf(w, "peers:       %d connected\n", s.Peers)
 				})
 			})
 		},
