@@ -334,6 +334,14 @@ func TestDaemonErrors(t *testing.T) {
 	if code != exitUsage {
 		t.Errorf("missing argument: exit %d, %q", code, out)
 	}
+	code, out = run("--home", home, "invites", "accept", "--wait", "300ms", "ffffffff")
+	if code != exitNotFound || !strings.Contains(out, "no invitation to group ffffffff arrived within 300ms") {
+		t.Errorf("accept of an invitation that never comes: exit %d, %q", code, out)
+	}
+	code, out = run("--home", home, "invites", "accept", "--wait", "0", "ffffffff")
+	if code != exitNotFound || !strings.Contains(out, "no pending invitation") {
+		t.Errorf("accept without waiting: exit %d, %q", code, out)
+	}
 	code, out = run("--home", home, "--json", "status")
 	if code != 0 || !strings.Contains(out, `"peer_id"`) {
 		t.Errorf("status --json: exit %d, %q", code, out)
