@@ -24,6 +24,8 @@ func FuzzEventStream(f *testing.F) {
 	f.Add(": keepalive\n\nevent: group_joined\ndata: {\"type\":\"group_joined\",\"group_id\":\"cd\",\"epoch\":3}\n\n")
 	f.Add("data: {\"type\":\ndata: \"x\"}\n\n")
 	f.Add("data: [1,2]\n\n")
+	f.Add("event: message_state\ndata: {\"type\":\"message_state\",\"group_id\":\"ab\",\"message_id\":\"01\",\"state\":\"pending\",\"waiting\":\"no member of the group is online\"}\n\n")
+	f.Add("event: pending_changed\ndata: {\"type\":\"pending_changed\",\"group_id\":\"ab\",\"pending\":[{\"desc\":\"invite x\",\"since\":\"2026-11-25T21:00:00Z\",\"waiting\":\"w\"}]}\n\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		es := streamOf(in)
 		for range 100 {
