@@ -277,3 +277,54 @@ func waitNoTopicPeers(t *testing.T, ctx context.Context, c *api.Client, group st
 		}
 	}
 }
+
+// TestChatView checks how the chat screen shows delivery states and
+// pending membership changes, and that their events update it in place.
+func TestChatView(t *testing.T) {
+	const g = "a3b0c1d2e3f4"
+	peer := "12D3KooWRbjS2kmkeX8HhXQimYDLsbLvgt4FYC5XeZN5KXwJ1KeA"
+	m := &chatModel{current: 0, byID: map[string]int{}, width: 120, height: 12,
+		groups: []api.Group{{ID: g, Epoch: 3, Active: true, Members: []api.Member{{Self: true}, {PeerID: peer}}}}}
+	m.mergeHistory([]api.Message{
+		{ID: "01", Kind: api.KindText, Text: "from bob", Sender: peer},
+		{ID: "02", Kind: api.KindText, Text: "mine", Own: true, State: api.StateSent},
+		{ID: "03", Kind: api.KindText, Text: "later", Own: true, State: api.StatePending, Waiting: "no member of the group is online"},
+	})
+	steps := []struct {
+		name      string
+		ev        api.Event
+		want, not []string
+	}{
+		{"history", api.Event{}, []string{"<12D3Ko…wJ1KeA> from bob\n", "<you> mine ✓\n", "<you> later … (no member of the group is online)\n"}, []string{"⧗"}},
+		{"message sent", api.Event{Type: api.EventMessageState, GroupID: g, MessageID: "03", State: api.StateSent},
+			[]string{"<you> later ✓\n"}, []string{"no member"}},
+		{"another group's state", api.Event{Type: api.EventMessageState, GroupID: "ffff", MessageID: "02", State: api.StatePending, Waiting: "x"},
+			[]string{"<you> mine ✓\n"}, nil},
+		{"pending invite", api.Event{Type: api.EventPendingChanged, GroupID: g, Pending: []api.PendingChange{{Desc: "invite " + peer, Waiting: "waiting for a majority of members to be online (1 of 2 reachable, 2 needed)"}}},
+			[]string{"⧗ invite 12D3Ko…wJ1KeA: waiting for a majority of members to be online (1 of 2 reachable, 2 needed)\n"}, nil},
+		{"decided", api.Event{Type: api.EventPendingChanged, GroupID: g}, nil, []string{"⧗"}},
+		{"own message arrives", api.Event{Type: api.EventMessage, GroupID: g, Message: &api.Message{ID: "04", Kind: api.KindText, Text: "new", Own: true, State: api.StatePending, Waiting: "sending"}},
+			[]string{"<you> new … (sending)\n"}, nil},
+		{"repeated message updates in place", api.Event{Type: api.EventMessage, GroupID: g, Message: &api.Message{ID: "04", Kind: api.KindText, Text: "new", Own: true, State: api.StateSent}},
+			[]string{"<you> new ✓\n"}, []string{"(sending)"}},
+	}
+	for _, st := range steps {
+		if st.ev.Type != "" {
+			m.event(st.ev)
+		}
+		s := m.View().Content
+		for _, w := range st.want {
+			if !strings.Contains(s, w) {
+				t.Errorf("%s: screen lacks %q:\n%s", st.name, w, s)
+			}
+		}
+		for _, w := range st.not {
+			if strings.Contains(s, w) {
+				t.Errorf("%s: screen has %q:\n%s", st.name, w, s)
+			}
+		}
+	}
+	if n := strings.Count(m.View().Content, "<you> new"); n != 1 {
+		t.Errorf("the message shows %d times", n)
+	}
+}
