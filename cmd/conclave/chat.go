@@ -420,13 +420,23 @@ func (m *chatModel) View() tea.View {
 	if g := m.currentID(); g != "" {
 		cur := m.groups[m.current]
 		pending = cur.Pending
-		fmt.Fprintf(&b, "conclave chat · group %s · epoch %d · %d members\n", short(g), cur.Epoch, len(cur.Members))
+		fmt.Fprintf(&b, "conclave chat · group %s", short(g))
+		if cur.Name != "" {
+			fmt.Fprintf(&b, " \"%s\"", printable(cur.Name))
+		}
+		if cur.Topic != "" {
+			b.WriteString(" — " + printable(cur.Topic))
+		}
+		fmt.Fprintf(&b, " · epoch %d · %d members\n", cur.Epoch, len(cur.Members))
 	} else {
 		b.WriteString("conclave chat · no group\n")
 	}
 	var tabs []string
 	for i, g := range m.groups {
 		name := short(g.ID)
+		if g.Name != "" {
+			name = printable(g.Name)
+		}
 		if i == m.current {
 			name = "[" + name + "]"
 		}
@@ -449,7 +459,7 @@ func (m *chatModel) View() tea.View {
 		b.WriteString("\n")
 	}
 	for _, p := range pending {
-		fmt.Fprintf(&b, "⧗ %s: %s\n", shortPeers(p.Desc), shortPeers(p.Waiting))
+		fmt.Fprintf(&b, "⧗ %s: %s\n", printable(shortPeers(p.Desc)), printable(shortPeers(p.Waiting)))
 	}
 	b.WriteString(m.status + "\n")
 	b.WriteString("> " + m.input)

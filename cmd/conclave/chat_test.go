@@ -284,7 +284,7 @@ func TestChatView(t *testing.T) {
 	const g = "a3b0c1d2e3f4"
 	peer := "12D3KooWRbjS2kmkeX8HhXQimYDLsbLvgt4FYC5XeZN5KXwJ1KeA"
 	m := &chatModel{current: 0, byID: map[string]int{}, width: 120, height: 12,
-		groups: []api.Group{{ID: g, Epoch: 3, Active: true, Members: []api.Member{{Self: true}, {PeerID: peer}}}}}
+		groups: []api.Group{{ID: g, Name: "book club", Topic: "Tuesdays", Epoch: 3, Active: true, Members: []api.Member{{Self: true}, {PeerID: peer}}}}}
 	m.mergeHistory([]api.Message{
 		{ID: "01", Kind: api.KindText, Text: "from bob", Sender: peer},
 		{ID: "02", Kind: api.KindText, Text: "mine", Own: true, State: api.StateSent},
@@ -295,7 +295,7 @@ func TestChatView(t *testing.T) {
 		ev        api.Event
 		want, not []string
 	}{
-		{"history", api.Event{}, []string{"<12D3Ko…wJ1KeA> from bob\n", "<you> mine ✓\n", "<you> later … (no member of the group is online)\n"}, []string{"⧗"}},
+		{"history", api.Event{}, []string{"conclave chat · group a3b0c1d2 \"book club\" — Tuesdays · epoch 3 · 2 members\n[book club]\n", "<12D3Ko…wJ1KeA> from bob\n", "<you> mine ✓\n", "<you> later … (no member of the group is online)\n"}, []string{"⧗"}},
 		{"message sent", api.Event{Type: api.EventMessageState, GroupID: g, MessageID: "03", State: api.StateSent},
 			[]string{"<you> later ✓\n"}, []string{"no member"}},
 		{"another group's state", api.Event{Type: api.EventMessageState, GroupID: "ffff", MessageID: "02", State: api.StatePending, Waiting: "x"},
@@ -326,5 +326,30 @@ func TestChatView(t *testing.T) {
 	}
 	if n := strings.Count(m.View().Content, "<you> new"); n != 1 {
 		t.Errorf("the message shows %d times", n)
+	}
+}
+
+// TestPrintable checks that text from other members cannot reach the
+// terminal as control sequences.
+func TestPrintable(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain text, ünïcode ✓", "plain text, ünïcode ✓"},
+		{"two\nlines", "two ↵ lines"},
+		{"tab\there", "tab here"},
+		{"\x1b]52;c;AAAA\x07clipboard", "\ufffd]52;c;AAAA\ufffdclipboard"},
+		{"\x1b[2Jclear", "\ufffd[2Jclear"},
+		{"c1 \u009b31m", "c1 \ufffd31m"},
+		{"bidi \u202eevil\u202c", "bidi \ufffdevil\ufffd"},
+		{"del\x7f", "del\ufffd"},
+	}
+	for _, tc := range tests {
+		if got := printable(tc.in); got != tc.want {
+			t.Errorf("printable(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	var b strings.Builder
+	printMessage(&b, api.Message{Kind: api.KindText, Sender: "peer", Text: "\x1b[31mred\nnext"})
+	if strings.ContainsAny(b.String(), "\x1b") || strings.Count(b.String(), "\n") != 1 {
+		t.Errorf("printMessage wrote %q", b.String())
 	}
 }

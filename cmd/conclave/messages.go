@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -125,15 +126,15 @@ func printMessage(w io.Writer, m api.Message) {
 	ts := m.SentAt.Local().Format("2006-01-02 15:04:05")
 	switch m.Kind {
 	case api.KindEvent:
-		fmt.Fprintf(w, "%s  * %s\n", ts, m.Text)
+		fmt.Fprintf(w, "%s  * %s\n", ts, printable(m.Text))
 	case api.KindText:
-		who := shortPeer(m.Sender)
+		who := shortPeer(printable(m.Sender))
 		if m.Own {
 			who = "you"
 		}
-		fmt.Fprintf(w, "%s  <%s> %s%s\n", ts, who, m.Text, deliveryMark(m))
+		fmt.Fprintf(w, "%s  <%s> %s%s\n", ts, who, printable(m.Text), deliveryMark(m))
 	default:
-		fmt.Fprintf(w, "%s  <%s> (a message this version cannot show)\n", ts, shortPeer(m.Sender))
+		fmt.Fprintf(w, "%s  <%s> (a message this version cannot show)\n", ts, shortPeer(printable(m.Sender)))
 	}
 }
 
@@ -150,6 +151,42 @@ func deliveryMark(m api.Message) string {
 		return " … (" + m.Waiting + ")"
 	}
 	return ""
+}
+
+// printable makes text from other members safe to print on a terminal,
+// on one line: a line break shows as ↵, and control characters (escape
+// sequences could rewrite the screen, set the clipboard or the title) and
+// bidirectional overrides (they make text read differently from what it
+// is) as U+FFFD.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) || isBidiControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(" ↵ ")
+		case r == '\t':
+			b.WriteByte(' ')
+		case r < 0x20 || (r >= 0x7f && r < 0xa0) || isBidiControl(r):
+			b.WriteRune(unicode.ReplacementChar)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isBidiControl(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x061c || r == 0x200e || r == 0x200f
 }
 
 // shortPeer abbreviates a peer ID for display.
