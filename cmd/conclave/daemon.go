@@ -376,7 +376,9 @@ func (a *app) printBanner(n *node.Node, home string, dc *daemonConfig) {
 	fmt.Fprintf(w, "  conclave%s id                      # your peer ID and addresses, to give to others\n", homeFlag)
 	fmt.Fprintf(w, "  conclave%s group create            # start a group; prints its ID\n", homeFlag)
 	fmt.Fprintf(w, "  conclave%s group invite GROUP PEER # invite someone by peer ID (connect first with 'peers connect ADDR')\n", homeFlag)
+	fmt.Fprintf(w, "  conclave%s invites accept GROUP    # join a group you are invited to (waits for the invitation)\n", homeFlag)
 	fmt.Fprintf(w, "  conclave%s chat                    # the chat screen: groups, messages, invitations\n", homeFlag)
+	fmt.Fprintf(w, "  conclave%s peers                   # who this node is connected to\n", homeFlag)
 	fmt.Fprintf(w, "  conclave%s send GROUP 'hello'      # or from scripts; 'conclave history GROUP' to read\n", homeFlag)
 	fmt.Fprintf(w, "Stop with Ctrl-C.\n")
 }
