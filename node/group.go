@@ -68,6 +68,7 @@ type group struct {
 	// may have missed; commitSyncTurn rotates over the connected members.
 	lastCommitSync time.Time
 	commitSyncTurn int
+	catchUp        catchUpState // catch-up rounds in flight (sync.go)
 
 	// proposalsSince is when a standalone proposal by another member (a
 	// member leaving) was first cached in this epoch; the node commits
@@ -876,7 +877,7 @@ func (n *Node) proposePrepared(g *group, o *op, commit, value []byte) error {
 // onGroupPayload handles a payload from a group's topic.
 func (n *Node) onGroupPayload(gid, payload []byte) {
 	g, ok := n.st.groups[string(gid)]
-	if !ok || g.inactive {
+	if !ok || g.inactive || n.holdDuringCatchUp(g, payload) { // sync.go
 		return
 	}
 	n.handlePayload(g, payload)
