@@ -318,7 +318,7 @@ func TestListeners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
+	go func(ln net.Listener) {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -326,7 +326,7 @@ func TestListeners(t *testing.T) {
 			}
 			c.Close()
 		}
-	}()
+	}(ln)
 	if _, err := ListenUnix(sock, os.Getuid()); !errors.Is(err, ErrSocketInUse) {
 		t.Fatalf("second listener on a live socket: %v", err)
 	}
