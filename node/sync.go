@@ -188,17 +188,35 @@ func (n *Node) serveMessages(ctx context.Context, sc servingScope, req gossip.Me
 	}
 	log := n.store.MessageLog()
 	limit := n.batch(req.Limit)
-	pos := messageCursor{} // where the answer leaves the requester
-	if cur.seq > 0 {
-		es, err := log.After(ctx, sc.gid, cur.seq-1, 1)
+	read := func(after uint64, count int) ([]datastore.LogEntry, error) {
+		es, err := log.After(ctx, sc.gid, after, count)
 		if err != nil {
-			return gossip.MessagesResponse{}, fmt.Errorf("node: message log: %w", err)
+			return nil, fmt.Errorf("node: message log: %w", err)
 		}
-		if len(es) == 1 && es[0].Seq == cur.seq && entryCheck(es[0].Ciphertext) == cur.check {
-			pos = cur
+		return es, nil
+	}
+	// One read serves the check of the cursor's entry and the page (and
+	// one entry more, to tell whether more follow).
+	pos := messageCursor{} // where the answer leaves the requester
+	want := limit + 1
+	var es []datastore.LogEntry
+	var err error
+	if cur.seq > 0 {
+		if es, err = read(cur.seq-1, want+1); err != nil {
+			return gossip.MessagesResponse{}, err
 		}
-		// Otherwise the entry was trimmed, or the cursor is from a log this
-		// node deleted since: everything it holds is after it.
+		if len(es) > 0 && es[0].Seq == cur.seq && entryCheck(es[0].Ciphertext) == cur.check {
+			pos, es = cur, es[1:]
+		} else {
+			// The entry was trimmed, or the cursor is from a log this node
+			// deleted since: everything it holds is after it.
+			es = nil
+		}
+	}
+	if pos.seq == 0 {
+		if es, err = read(0, want); err != nil {
+			return gossip.MessagesResponse{}, err
+		}
 	}
 	var (
 		resp    gossip.MessagesResponse
@@ -206,29 +224,27 @@ func (n *Node) serveMessages(ctx context.Context, sc servingScope, req gossip.Me
 		scanned int
 		last    *datastore.LogEntry
 	)
-	after := pos.seq
-scan:
 	for {
-		es, err := log.After(ctx, sc.gid, after, limit)
-		if err != nil {
-			return gossip.MessagesResponse{}, fmt.Errorf("node: message log: %w", err)
-		}
 		for i := range es {
 			e := &es[i]
 			full := len(resp.Messages) == limit || (len(resp.Messages) > 0 && size+len(e.Ciphertext) > maxPageBytes)
 			if full || scanned == scanPages*limit {
 				resp.More = true
-				break scan
+				break
 			}
 			scanned++
-			after, last = e.Seq, e
+			last = e
 			if e.Epoch >= sc.joined {
 				resp.Messages = append(resp.Messages, e.Ciphertext)
 				size += len(e.Ciphertext)
 			}
 		}
-		if len(es) < limit {
+		if resp.More || len(es) < want {
 			break
+		}
+		// Every entry read was skipped or taken and more may follow.
+		if es, err = read(last.Seq, want); err != nil {
+			return gossip.MessagesResponse{}, err
 		}
 	}
 	if last != nil {
