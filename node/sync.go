@@ -565,6 +565,10 @@ func (n *Node) fetchMessages(ctx context.Context, p peer.ID, gid []byte) (res fe
 			n.log.Debug("catch-up peer sent a bad cursor", "peer", p, "err", err)
 			return fetched{}, false
 		}
+		if resp.More && len(resp.Messages) == 0 && bytes.Equal(resp.Next, cursor) {
+			n.log.Debug("catch-up peer says more follow but does not move on", "peer", p)
+			resp.More = false
+		}
 		select {
 		case window <- struct{}{}:
 		case <-ctx.Done():
