@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/conclave-im/conclave/gossip"
 )
 
 // TestCatchUpAfterOffline: a member is stopped while the others chat and
@@ -173,6 +175,56 @@ func TestCatchUpOfflineDuringTwoChanges(t *testing.T) {
 	}
 	if len(count) != len(texts)+1 {
 		t.Errorf("c's history holds %d distinct texts, want %d", len(count), len(texts)+1)
+	}
+
+	// c keeps where it stands with each member across a restart, so the
+	// next catch-up with a asks only for what a logged since.
+	ap := a.AddrInfo().ID
+	waitCursorAtEnd(t, ctx, c2, a, gid)
+	closeNode(t, c2.Node)
+	if _, err := a.Send(ctx, gid, "one more", nil); err != nil {
+		t.Fatal(err)
+	}
+	c3 := startNode(t, testOptions(dirC))
+	stored, err := c3.store.SyncCursors().Get(ctx, gid, []byte(ap))
+	if err != nil {
+		t.Fatalf("cursor for a after the restart: %v", err)
+	}
+	sc, err := call(ctx, a.Node, func() (servingScope, error) { return a.servingScope(c3.AddrInfo().ID, gid) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := a.serveMessages(ctx, sc, gossip.MessagesRequest{GroupID: gid, Cursor: stored.Cursor})
+	if err != nil || len(resp.Messages) != 1 || resp.More {
+		t.Fatalf("after c's cursor a has %d messages (more: %v, %v), want only the new one", len(resp.Messages), resp.More, err)
+	}
+	connectAll(t, ctx, c3, a)
+	waitText(t, ctx, c3, gid, "one more")
+}
+
+// waitCursorAtEnd waits until n's stored cursor with server points at the
+// last entry of server's log of the group. Nothing signals a stored
+// cursor, so this re-checks on a short ticker, bounded by ctx.
+func waitCursorAtEnd(t testing.TB, ctx context.Context, n, server *testNode, gid []byte) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		es, err := server.store.MessageLog().Newest(ctx, gid, 1)
+		if err != nil || len(es) != 1 {
+			t.Fatalf("server's log: %v, %v", es, err)
+		}
+		stored, err := n.store.SyncCursors().Get(ctx, gid, []byte(server.AddrInfo().ID))
+		if err == nil {
+			if c, err := parseMessageCursor(stored.Cursor); err == nil && c.seq == es[0].Seq {
+				return
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("%s: cursor with %s never reached the end of its log (%v)", n.ID(), server.ID(), err)
+		}
 	}
 }
 
