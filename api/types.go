@@ -105,7 +105,7 @@ const (
 	StateSent = "sent"
 	// WaitingSending is the reason of a pending message while the daemon
 	// hands it to the members online; the state changes within moments.
-	WaitingSending = "sending"
+	WaitingSending = node.WaitingSending
 )
 
 // Peer is one peer this node is connected to.

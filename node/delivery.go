@@ -44,9 +44,13 @@ type PendingChange struct {
 	Waiting string
 }
 
+// WaitingSending is the reason of an own message between Send and its
+// hand-over to the network (or a reason to wait longer).
+const WaitingSending = "sending"
+
 // Reasons an own message waits.
 const (
-	waitSending  = "sending"
+	waitSending  = WaitingSending
 	waitNoMember = "no member of the group is online"
 )
 

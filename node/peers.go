@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/conclave-im/conclave/identity"
 )
 
@@ -50,3 +52,11 @@ func (n *Node) Peers(ctx context.Context) ([]PeerInfo, error) {
 		return out, nil
 	})
 }
+
+// Block cuts this node off from p: open connections close and new ones are
+// refused until Unblock. It exists to rehearse partitions (conclave
+// testnet); a user's node never needs it.
+func (n *Node) Block(p peer.ID) { n.net.Block(p) }
+
+// Unblock lets p connect again after Block.
+func (n *Node) Unblock(p peer.ID) { n.net.Unblock(p) }
