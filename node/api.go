@@ -375,12 +375,19 @@ func (n *Node) join(inv *invitation) error {
 	n.emit(GroupJoined{GroupID: bytes.Clone(g.id), Epoch: mg.Epoch()})
 	// What members sent between the decision and this node's subscription
 	// reaching them is not gossiped again: fetch it from the member that
-	// delivered the Welcome now, and once more when that member sees this
-	// node on the topic (onTick), after which gossip carries the rest.
+	// delivered the Welcome now, and once more when that member is on the
+	// topic (and so sees this node there), after which gossip carries the
+	// rest.
 	if p, err := peer.Decode(inv.From); err == nil {
-		g.joinSyncWith = p
-		gid, since := bytes.Clone(g.id), mg.Epoch()
-		n.goAsync(func(ctx context.Context) { n.fetchFrom(ctx, p, gid, since) })
+		gid, since, topic := bytes.Clone(g.id), mg.Epoch(), g.topic
+		n.goAsync(func(ctx context.Context) {
+			n.fetchFrom(ctx, p, gid, since)
+			wctx, cancel := context.WithTimeout(ctx, n.prof.Delivery.CommitSyncInterval)
+			defer cancel()
+			if topic.WaitPeer(wctx, p) == nil {
+				n.fetchFrom(ctx, p, gid, since)
+			}
+		})
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -83,10 +82,6 @@ type group struct {
 	// (delivery.go); pendingSig is the last PendingChanged sent.
 	unsent     []*unsent
 	pendingSig string
-
-	// joinSyncWith is the member that delivered this node's Welcome, to
-	// catch up with once it is a topic peer; empty once done.
-	joinSyncWith peer.ID
 
 	facts *memberFacts // members' join epochs and idleness, settings seen (members.go); nil until first used
 }
@@ -1032,11 +1027,6 @@ func (n *Node) onTick() {
 		n.idleTick(g, now) // idle-member eviction (idle.go)
 		n.retryUnsent(g)
 		n.notePending(g)
-		if p := g.joinSyncWith; p != "" && slices.Contains(g.topic.Peers(), p) {
-			g.joinSyncWith = ""
-			gid, since := bytes.Clone(g.id), g.mls.Epoch()
-			n.goAsync(func(ctx context.Context) { n.fetchFrom(ctx, p, gid, since) })
-		}
 		if now.Sub(g.lastCommitSync) >= n.prof.Delivery.CommitSyncInterval {
 			g.lastCommitSync = now
 			n.syncCommits(g)

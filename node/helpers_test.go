@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"testing"
 	"time"
 
@@ -145,31 +144,26 @@ func waitText(t testing.TB, ctx context.Context, n *testNode, gid []byte, text s
 }
 
 // waitTopicPeers waits until every node knows every other node is on the
-// group's topic. gossip/ offers no event for a neighbour's subscription, so
-// this re-checks on a short ticker, bounded by ctx.
+// group's topic, woken by the topic's peer events.
 func waitTopicPeers(t testing.TB, ctx context.Context, gid []byte, nodes ...*testNode) {
 	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
 	for _, a := range nodes {
-		for {
-			peers, err := a.TopicPeers(ctx, gid)
+		topic, err := call(ctx, a.Node, func() (*gossip.Group, error) {
+			g, err := a.activeGroup(gid)
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
-			all := true
-			for _, b := range nodes {
-				if b != a && !slices.Contains(peers, b.ID()) {
-					all = false
-				}
+			return g.topic, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range nodes {
+			if b == a {
+				continue
 			}
-			if all {
-				break
-			}
-			select {
-			case <-tick.C:
-			case <-ctx.Done():
-				t.Fatalf("%s: topic peers %v: %v", a.ID(), peers, ctx.Err())
+			if err := topic.WaitPeer(ctx, b.AddrInfo().ID); err != nil {
+				t.Fatalf("%s: waiting for %s on the topic: %v", a.ID(), b.ID(), err)
 			}
 		}
 	}
