@@ -1017,6 +1017,7 @@ func (n *Node) replayEarly(g *group) {
 func (n *Node) onTick() {
 	now := n.clock.Now()
 	n.maintainKeyPackages(now)
+	n.enforceRetention(now)
 	for _, g := range n.st.groups {
 		if g.inactive || g.cur == nil {
 			continue

@@ -78,6 +78,8 @@ type loopState struct {
 	leaves map[[sha256.Size]byte]identity.LeafIdentity
 	// lastPoolCheck is when the KeyPackage pool was last expired and renewed.
 	lastPoolCheck time.Time
+	// lastRetention is when the retention window was last enforced.
+	lastRetention time.Time
 	fatal         error
 }
 
@@ -169,6 +171,7 @@ func (n *Node) startOnce(ctx context.Context) (err error) {
 		return err
 	}
 	n.st.lastPoolCheck = n.clock.Now()
+	n.st.lastRetention = n.clock.Now()
 
 	cfg := n.opts.Network
 	if cfg.Identity, err = crypto.UnmarshalEd25519PrivateKey(n.id.Ed25519PrivateKey()); err != nil {
