@@ -86,16 +86,22 @@ func (n *Node) receivePage(g *group, msgs [][]byte) (ahead bool) {
 
 	g.catchUp.batch = &historyBatch{at: now}
 	for _, it := range items {
+		var deliver func()
+		if !it.dup {
+			deliver = func() { n.deliverCaughtUp(g, it) }
+		}
 		if q := g.order[it.key]; q != nil && len(q.held) > 0 {
 			// This message may release held ones, some of which write to
-			// the history themselves: what comes before them goes first.
+			// the history themselves: what comes before them, this message
+			// included, goes first, unbatched.
 			n.flushHistory(g)
-		}
-		if it.dup {
-			n.ordered(g, it.key, it.seq, nil)
+			batch := g.catchUp.batch
+			g.catchUp.batch = nil
+			n.ordered(g, it.key, it.seq, deliver)
+			g.catchUp.batch = batch
 			continue
 		}
-		n.ordered(g, it.key, it.seq, func() { n.deliverCaughtUp(g, it) })
+		n.ordered(g, it.key, it.seq, deliver)
 	}
 	n.flushHistory(g)
 	g.catchUp.batch = nil
