@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -193,16 +194,19 @@ func printGroup(w io.Writer, g api.Group, codes bool) {
 	}
 	fmt.Fprintf(w, "group:               %s\n", g.ID)
 	if g.Name != "" {
-		fmt.Fprintf(w, "name:                %s\n", g.Name)
+		fmt.Fprintf(w, "name:                %s\n", printable(g.Name))
 	}
 	if g.Topic != "" {
-		fmt.Fprintf(w, "topic:               %s\n", g.Topic)
+		fmt.Fprintf(w, "topic:               %s\n", printable(g.Topic))
 	}
 	fmt.Fprintf(w, "state:               %s\n", state)
 	fmt.Fprintf(w, "epoch:               %d\n", g.Epoch)
 	fmt.Fprintf(w, "epoch authenticator: %s\n", g.EpochAuthenticator)
 	fmt.Fprintf(w, "members (%d):\n", len(g.Members))
 	printMembers(w, g.Members, codes)
+	for _, p := range g.Pending {
+		fmt.Fprintf(w, "pending:             %s: %s (since %s)\n", p.Desc, p.Waiting, p.Since.Local().Format(time.TimeOnly))
+	}
 }
 
 func printMembers(w io.Writer, ms []api.Member, codes bool) {
