@@ -10,7 +10,7 @@ STATICCHECK_VERSION ?= v0.8.2
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 BIN         ?= bin
 
-.PHONY: all build run test bench fuzz lint sim vectors interop tools clean
+.PHONY: all build run test bench fuzz lint sim vectors interop testnet tools clean
 
 all: build
 
@@ -36,6 +36,10 @@ test:
 ## (the gossip benchmarks build their own hosts: use e.g. `make bench PKGS=./gossip/ BENCHTIME=500x`)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) $(PKGS)
+
+## testnet: five nodes on loopback in one process to rehearse partitions (docs/testnet.md)
+testnet: build
+	./bin/conclave testnet up -n 5
 
 ## fuzz: run every fuzz target for FUZZTIME each (Go runs one target at a time)
 fuzz:
