@@ -255,6 +255,10 @@ func (n *Node) attachGroup(g *group) error {
 	if g.inactive {
 		return nil
 	}
+	// The member facts start now, with the settings as they are before
+	// any later Commit (members.go): started lazily after a merge they
+	// would miss the change that Commit made.
+	n.factsAt(g, g.mls.Epoch())
 	t, err := n.net.Join(g.id)
 	if err != nil {
 		return fmt.Errorf("node: join topic of group %x: %w", g.id, err)
