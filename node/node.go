@@ -190,7 +190,9 @@ func (n *Node) startOnce(ctx context.Context) (err error) {
 	if err := n.loadInvitations(ctx); err != nil {
 		return err
 	}
-	n.watchConnections()
+	if err := n.watchConnections(); err != nil {
+		return err
+	}
 	n.wg.Add(1)
 	go n.loop()
 	return nil

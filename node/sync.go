@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/conclave-im/conclave/consensus"
@@ -292,14 +291,25 @@ const pagesAhead = 4
 // and decrypts those messages again and drops them as duplicates.
 const saveEveryPages = 8
 
-// watchConnections starts a catch-up with every peer the node connects to.
-func (n *Node) watchConnections() {
-	n.net.Host().Network().Notify(&network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) {
-			p := c.RemotePeer()
-			go n.post(func() { n.catchUpWith(p) })
-		},
+// watchConnections starts a catch-up with every peer the node connects to
+// (once per peer, however many transports it connected on).
+func (n *Node) watchConnections() error {
+	ch, err := n.net.PeerEvents(n.ctx)
+	if err != nil {
+		return fmt.Errorf("node: watch connections: %w", err)
+	}
+	n.goAsync(func(ctx context.Context) {
+		for ev := range ch {
+			if ev.Type != gossip.PeerConnected {
+				continue
+			}
+			p := ev.Peer
+			if !n.post(func() { n.catchUpWith(p) }) {
+				return
+			}
+		}
 	})
+	return nil
 }
 
 // catchUpWith catches up, Commits first, in every group p is a member of.
