@@ -180,7 +180,13 @@ func (a *app) withClient(cmd *cobra.Command, f func(ctx context.Context, c *api.
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 	defer cancel()
-	return f(ctx, c)
+	err = f(ctx, c)
+	var ee *exitError
+	if err != nil && ctx.Err() == context.DeadlineExceeded && !errors.As(err, &ee) {
+		// A change the group must decide keeps going in the daemon.
+		return withCode(exitUnavailable, fmt.Errorf("no outcome within --timeout %v; the daemon goes on with it (see `conclave group info`): %w", a.timeout, err))
+	}
+	return err
 }
 
 // printJSON writes v as indented JSON.
