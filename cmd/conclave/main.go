@@ -23,7 +23,7 @@ const (
 	exitAddrInUse   = 4 // a listen address or the API socket is taken
 	exitNotRunning  = 5 // no daemon answers at the API address
 	exitNotFound    = 6 // no such group, invitation or member
-	exitUnavailable = 7 // the network did not let the operation complete
+	exitUnavailable = 7 // the network did not let the operation complete (or --timeout passed first)
 )
 
 // exitError carries the exit code of a failed command.

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/conclave-im/conclave/api"
+	"github.com/conclave-im/conclave/internal/testnet"
 )
 
 // app holds what every command shares: streams and the global flags.
@@ -39,8 +41,34 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	code, msg := classify(err)
+	if errors.Is(err, api.ErrDaemonNotRunning) {
+		if hint := a.testnetHint(); hint != "" {
+			msg = err.Error() + "; " + hint
+		}
+	}
 	fmt.Fprintf(stderr, "conclave: %s\n", msg)
 	return code
+}
+
+// testnetHint says how to start the node when --home is a node directory
+// of a testnet (conclave testnet), whose nodes have no daemon of their own.
+func (a *app) testnetHint() string {
+	home, err := a.resolveHome()
+	if err != nil {
+		return ""
+	}
+	dir, name := filepath.Split(filepath.Clean(home))
+	k, ok := strings.CutPrefix(name, "node")
+	if !ok {
+		return ""
+	}
+	if _, err := strconv.Atoi(k); err != nil {
+		return ""
+	}
+	if n, err := testnet.ReadMarker(filepath.Clean(dir)); err != nil || n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("it is node %s of a testnet: start it with `conclave testnet start %s --dir %s`, or the testnet with `conclave testnet up --dir %s`", k, k, filepath.Clean(dir), filepath.Clean(dir))
 }
 
 // classify picks the exit code and the message for a failed command.

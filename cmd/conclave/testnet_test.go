@@ -108,7 +108,8 @@ func TestTestnetCLI(t *testing.T) {
 	if out := tnRunOK(t, "testnet", "stop", "3", "--dir", dir); !strings.Contains(out, "stopped node3") {
 		t.Fatalf("stop output: %s", out)
 	}
-	if code, _, errOut := tnRun("--home", filepath.Join(dir, "node3"), "status"); code != exitNotRunning {
+	if code, _, errOut := tnRun("--home", filepath.Join(dir, "node3"), "status"); code != exitNotRunning ||
+		!strings.Contains(errOut, "start it with `conclave testnet start 3 --dir "+dir+"`") {
 		t.Fatalf("status of a stopped node: exit %d, %s", code, errOut)
 	}
 	if out := tnRunOK(t, "testnet", "start", "3", "--dir", dir); !strings.Contains(out, "started node3 (connected to node 1,2)") {
