@@ -154,6 +154,19 @@ func (s *Service) state(id uint32) (*groupState, error) {
 	return st, nil
 }
 
+// onState runs f on the state id names, under the service lock: the
+// preamble of every RPC that works on one group state.
+func onState[T any](s *Service, id uint32, f func(st *groupState) (T, error)) (T, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.state(id)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return f(st)
+}
+
 func (s *Service) addState(st *groupState) uint32 {
 	id := s.newID()
 	s.states[id] = st
@@ -471,92 +484,72 @@ func (s *Service) ExternalJoin(_ context.Context, req *mlsclientpb.ExternalJoinR
 // GroupInfo returns a signed GroupInfo of the current epoch, with the
 // ratchet tree inside unless it is asked for separately.
 func (s *Service) GroupInfo(_ context.Context, req *mlsclientpb.GroupInfoRequest) (*mlsclientpb.GroupInfoResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	gi, err := st.group.GroupInfo(!req.GetExternalTree())
-	if err != nil {
-		return nil, rejected("group info", err)
-	}
-	resp := &mlsclientpb.GroupInfoResponse{}
-	if resp.GroupInfo, err = marshalMessage(gi); err != nil {
-		return nil, err
-	}
-	if req.GetExternalTree() {
-		if resp.RatchetTree, err = st.group.RatchetTree().Marshal(); err != nil {
-			return nil, status.Errorf(codes.Internal, "interop: encoding tree: %v", err)
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.GroupInfoResponse, error) {
+		gi, err := st.group.GroupInfo(!req.GetExternalTree())
+		if err != nil {
+			return nil, rejected("group info", err)
 		}
-	}
-	return resp, nil
+		resp := &mlsclientpb.GroupInfoResponse{}
+		if resp.GroupInfo, err = marshalMessage(gi); err != nil {
+			return nil, err
+		}
+		if req.GetExternalTree() {
+			if resp.RatchetTree, err = st.group.RatchetTree().Marshal(); err != nil {
+				return nil, status.Errorf(codes.Internal, "interop: encoding tree: %v", err)
+			}
+		}
+		return resp, nil
+	})
 }
 
 // StateAuth returns the epoch authenticator.
 func (s *Service) StateAuth(_ context.Context, req *mlsclientpb.StateAuthRequest) (*mlsclientpb.StateAuthResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	return &mlsclientpb.StateAuthResponse{StateAuthSecret: st.group.EpochAuthenticator()}, nil
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.StateAuthResponse, error) {
+		return &mlsclientpb.StateAuthResponse{StateAuthSecret: st.group.EpochAuthenticator()}, nil
+	})
 }
 
 // Export derives an exported secret.
 func (s *Service) Export(_ context.Context, req *mlsclientpb.ExportRequest) (*mlsclientpb.ExportResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	if req.GetKeyLength() > 0xffff {
-		return nil, badInput("key length %d out of range", req.GetKeyLength())
-	}
-	out, err := st.group.Export(req.GetLabel(), req.GetContext(), int(req.GetKeyLength()))
-	if err != nil {
-		return nil, rejected("export", err)
-	}
-	return &mlsclientpb.ExportResponse{ExportedSecret: out}, nil
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.ExportResponse, error) {
+		if req.GetKeyLength() > 0xffff {
+			return nil, badInput("key length %d out of range", req.GetKeyLength())
+		}
+		out, err := st.group.Export(req.GetLabel(), req.GetContext(), int(req.GetKeyLength()))
+		if err != nil {
+			return nil, rejected("export", err)
+		}
+		return &mlsclientpb.ExportResponse{ExportedSecret: out}, nil
+	})
 }
 
 // Protect encrypts application data.
 func (s *Service) Protect(_ context.Context, req *mlsclientpb.ProtectRequest) (*mlsclientpb.ProtectResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	m, err := st.group.EncryptApplication(req.GetPlaintext(), req.GetAuthenticatedData())
-	if err != nil {
-		return nil, rejected("protect", err)
-	}
-	b, err := marshalMessage(m)
-	if err != nil {
-		return nil, err
-	}
-	return &mlsclientpb.ProtectResponse{Ciphertext: b}, nil
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.ProtectResponse, error) {
+		m, err := st.group.EncryptApplication(req.GetPlaintext(), req.GetAuthenticatedData())
+		if err != nil {
+			return nil, rejected("protect", err)
+		}
+		b, err := marshalMessage(m)
+		if err != nil {
+			return nil, err
+		}
+		return &mlsclientpb.ProtectResponse{Ciphertext: b}, nil
+	})
 }
 
 // Unprotect decrypts application data of the current or a retained epoch.
 func (s *Service) Unprotect(_ context.Context, req *mlsclientpb.UnprotectRequest) (*mlsclientpb.UnprotectResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	r, err := st.group.ProcessBytes(req.GetCiphertext())
-	if err != nil {
-		return nil, rejected("unprotect", err)
-	}
-	if r.Kind != mls.ReceivedApplication {
-		return nil, badInput("message is a %v, not application data", r.Kind)
-	}
-	return &mlsclientpb.UnprotectResponse{AuthenticatedData: r.AuthenticatedData, Plaintext: r.ApplicationData}, nil
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.UnprotectResponse, error) {
+		r, err := st.group.ProcessBytes(req.GetCiphertext())
+		if err != nil {
+			return nil, rejected("unprotect", err)
+		}
+		if r.Kind != mls.ReceivedApplication {
+			return nil, badInput("message is a %v, not application data", r.Kind)
+		}
+		return &mlsclientpb.UnprotectResponse{AuthenticatedData: r.AuthenticatedData, Plaintext: r.ApplicationData}, nil
+	})
 }
 
 // StorePSK stores an external PSK in a state or in a pending join.
@@ -577,80 +570,56 @@ func (s *Service) StorePSK(_ context.Context, req *mlsclientpb.StorePSKRequest) 
 
 // AddProposal proposes adding the client of a KeyPackage.
 func (s *Service) AddProposal(_ context.Context, req *mlsclientpb.AddProposalRequest) (*mlsclientpb.ProposalResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	kp, err := decodeKeyPackage(req.GetKeyPackage())
-	if err != nil {
-		return nil, err
-	}
-	return st.propose(st.group.ProposeAdd(kp, st.sendOptions()))
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.ProposalResponse, error) {
+		kp, err := decodeKeyPackage(req.GetKeyPackage())
+		if err != nil {
+			return nil, err
+		}
+		return st.propose(st.group.ProposeAdd(kp, st.sendOptions()))
+	})
 }
 
 // UpdateProposal proposes a fresh leaf for the member.
 func (s *Service) UpdateProposal(_ context.Context, req *mlsclientpb.UpdateProposalRequest) (*mlsclientpb.ProposalResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	return st.propose(st.group.ProposeUpdate(st.sendOptions()))
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.ProposalResponse, error) {
+		return st.propose(st.group.ProposeUpdate(st.sendOptions()))
+	})
 }
 
 // RemoveProposal proposes removing the member with the given identity.
 func (s *Service) RemoveProposal(_ context.Context, req *mlsclientpb.RemoveProposalRequest) (*mlsclientpb.ProposalResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	leaf, err := leafOf(st.group.Members(), req.GetRemovedId())
-	if err != nil {
-		return nil, err
-	}
-	return st.propose(st.group.ProposeRemove(leaf, st.sendOptions()))
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.ProposalResponse, error) {
+		leaf, err := leafOf(st.group.Members(), req.GetRemovedId())
+		if err != nil {
+			return nil, err
+		}
+		return st.propose(st.group.ProposeRemove(leaf, st.sendOptions()))
+	})
 }
 
 // ExternalPSKProposal proposes injecting a stored external PSK.
 func (s *Service) ExternalPSKProposal(_ context.Context, req *mlsclientpb.ExternalPSKProposalRequest) (*mlsclientpb.ProposalResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	return st.propose(st.group.ProposeExternalPSK(req.GetPskId(), st.sendOptions()))
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.ProposalResponse, error) {
+		return st.propose(st.group.ProposeExternalPSK(req.GetPskId(), st.sendOptions()))
+	})
 }
 
 // ResumptionPSKProposal proposes injecting the resumption PSK of an epoch.
 func (s *Service) ResumptionPSKProposal(_ context.Context, req *mlsclientpb.ResumptionPSKProposalRequest) (*mlsclientpb.ProposalResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	return st.propose(st.group.ProposeResumptionPSK(req.GetEpochId(), st.sendOptions()))
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.ProposalResponse, error) {
+		return st.propose(st.group.ProposeResumptionPSK(req.GetEpochId(), st.sendOptions()))
+	})
 }
 
 // GroupContextExtensionsProposal proposes new group context extensions.
 func (s *Service) GroupContextExtensionsProposal(_ context.Context, req *mlsclientpb.GroupContextExtensionsProposalRequest) (*mlsclientpb.ProposalResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	exts, err := decodeExtensions(req.GetExtensions())
-	if err != nil {
-		return nil, err
-	}
-	return st.propose(st.group.ProposeGroupContextExtensions(exts, st.sendOptions()))
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.ProposalResponse, error) {
+		exts, err := decodeExtensions(req.GetExtensions())
+		if err != nil {
+			return nil, err
+		}
+		return st.propose(st.group.ProposeGroupContextExtensions(exts, st.sendOptions()))
+	})
 }
 
 // ReInitProposal proposes reinitializing the group.
@@ -1011,33 +980,29 @@ func (s *Service) CreateBranch(_ context.Context, req *mlsclientpb.CreateBranchR
 // HandleBranch joins a subgroup of the state's group with the KeyPackage of
 // a transaction.
 func (s *Service) HandleBranch(_ context.Context, req *mlsclientpb.HandleBranchRequest) (*mlsclientpb.HandleBranchResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.state(req.GetStateId())
-	if err != nil {
-		return nil, err
-	}
-	tx, ok := s.txs[req.GetTransactionId()]
-	if !ok {
-		return nil, notFound("transaction", req.GetTransactionId())
-	}
-	w, err := decodeWelcome(req.GetWelcome())
-	if err != nil {
-		return nil, err
-	}
-	tree, err := decodeTree(req.GetRatchetTree())
-	if err != nil {
-		return nil, err
-	}
-	opts := mls.JoinOptions{GroupOptions: s.groupOptions(), RatchetTree: tree, ExternalPSKs: tx.psks, Resumed: []*mls.Group{st.group}}
-	g, err := mls.JoinFromWelcome(opts, w, tx.bundle)
-	if err != nil {
-		return nil, rejected("join branch", err)
-	}
-	delete(s.txs, req.GetTransactionId())
-	id := mls.Identity{SignaturePrivateKey: tx.bundle.SignaturePrivateKey, Credential: tx.bundle.KeyPackage.LeafNode.Credential}
-	stateID := s.addState(newGroupState(g, id, st.encrypt))
-	return &mlsclientpb.HandleBranchResponse{StateId: stateID, EpochAuthenticator: g.EpochAuthenticator()}, nil
+	return onState(s, req.GetStateId(), func(st *groupState) (*mlsclientpb.HandleBranchResponse, error) {
+		tx, ok := s.txs[req.GetTransactionId()]
+		if !ok {
+			return nil, notFound("transaction", req.GetTransactionId())
+		}
+		w, err := decodeWelcome(req.GetWelcome())
+		if err != nil {
+			return nil, err
+		}
+		tree, err := decodeTree(req.GetRatchetTree())
+		if err != nil {
+			return nil, err
+		}
+		opts := mls.JoinOptions{GroupOptions: s.groupOptions(), RatchetTree: tree, ExternalPSKs: tx.psks, Resumed: []*mls.Group{st.group}}
+		g, err := mls.JoinFromWelcome(opts, w, tx.bundle)
+		if err != nil {
+			return nil, rejected("join branch", err)
+		}
+		delete(s.txs, req.GetTransactionId())
+		id := mls.Identity{SignaturePrivateKey: tx.bundle.SignaturePrivateKey, Credential: tx.bundle.KeyPackage.LeafNode.Credential}
+		stateID := s.addState(newGroupState(g, id, st.encrypt))
+		return &mlsclientpb.HandleBranchResponse{StateId: stateID, EpochAuthenticator: g.EpochAuthenticator()}, nil
+	})
 }
 
 // NewMemberAddProposal creates a KeyPackage for the group of a GroupInfo and
