@@ -79,42 +79,14 @@ GROUP is a group ID, or any unique prefix of it (at least 4 hex digits).`,
 				})
 			},
 		},
-		&cobra.Command{
-			Use:   "invite GROUP PEER",
-			Short: "Add a peer to a group; returns once the group has agreed on it",
-			Long: `Add a peer (by peer ID) to a group. The daemon fetches one of the peer's
+		a.memberChangeCommand("invite", "Add a peer to a group; returns once the group has agreed on it",
+			`Add a peer (by peer ID) to a group. The daemon fetches one of the peer's
 KeyPackages, so the peer must be reachable: on one LAN mDNS finds it,
 otherwise connect first with 'conclave peers connect ADDR'. The peer then
 sees the invitation in 'conclave invites list'.`,
-			Args: exactArgs(2, "GROUP and PEER"),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
-					g, err := c.Invite(ctx, args[0], args[1])
-					if err != nil {
-						return err
-					}
-					return a.output(g, func(w io.Writer) {
-						fmt.Fprintf(w, "invited %s to %s (epoch %d)\n", args[1], g.ID, g.Epoch)
-					})
-				})
-			},
-		},
-		&cobra.Command{
-			Use:   "remove GROUP PEER",
-			Short: "Remove a member from a group; returns once the group has agreed on it",
-			Args:  exactArgs(2, "GROUP and PEER"),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
-					g, err := c.Remove(ctx, args[0], args[1])
-					if err != nil {
-						return err
-					}
-					return a.output(g, func(w io.Writer) {
-						fmt.Fprintf(w, "removed %s from %s (epoch %d)\n", args[1], g.ID, g.Epoch)
-					})
-				})
-			},
-		},
+			(*api.Client).Invite, "invited %s to %s (epoch %d)\n"),
+		a.memberChangeCommand("remove", "Remove a member from a group; returns once the group has agreed on it", "",
+			(*api.Client).Remove, "removed %s from %s (epoch %d)\n"),
 		&cobra.Command{
 			Use:   "leave GROUP",
 			Short: "Leave a group; another member commits your removal, and this returns once it is decided",
@@ -181,6 +153,29 @@ func (a *app) groupSettingsCommand(use, short string, req func(string) api.Setti
 				}
 				return a.output(g, func(w io.Writer) {
 					fmt.Fprintf(w, "%s: name %q, topic %q (epoch %d)\n", g.ID, g.Name, g.Topic, g.Epoch)
+				})
+			})
+		},
+	}
+}
+
+// memberChangeCommand is `group invite` or `group remove`: a membership
+// change of one peer that returns once the group decided it. done formats
+// the peer, the group and the new epoch.
+func (a *app) memberChangeCommand(verb, short, long string, change func(*api.Client, context.Context, string, string) (api.Group, error), done string) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " GROUP PEER",
+		Short: short,
+		Long:  long,
+		Args:  exactArgs(2, "GROUP and PEER"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withClient(cmd, func(ctx context.Context, c *api.Client) error {
+				g, err := change(c, ctx, args[0], args[1])
+				if err != nil {
+					return err
+				}
+				return a.output(g, func(w io.Writer) {
+					fmt.Fprintf(w, done, args[1], g.ID, g.Epoch)
 				})
 			})
 		},
