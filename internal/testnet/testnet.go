@@ -117,7 +117,6 @@ type member struct {
 	id     peer.ID // known from the first start on; stable across restarts
 
 	node  *node.Node // nil while stopped
-	net   blocker
 	srv   *api.Server
 	serve chan error // the API server's result
 }
@@ -300,15 +299,11 @@ func (t *Testnet) startMember(ctx context.Context, m *member) error {
 		defer cancel()
 		return errors.Join(err, n.Close(cctx))
 	}
-	bl, err := networkOf(n)
-	if err != nil {
-		return fail(err)
-	}
 	ln, err := api.ListenUnix(m.socket, os.Getuid())
 	if err != nil {
 		return fail(fmt.Errorf("testnet: %s: API socket: %w", m.name, err))
 	}
-	m.node, m.net, m.id = n, bl, n.AddrInfo().ID
+	m.node, m.id = n, n.AddrInfo().ID
 	m.srv = api.NewServer(n, api.ServerOptions{Logger: t.opts.NodeLogger.With("testnet", m.name)})
 	m.serve = make(chan error, 1)
 	go func(srv *api.Server, done chan<- error) { done <- srv.ServeUnix(ln) }(m.srv, m.serve)
@@ -325,7 +320,7 @@ func (t *Testnet) stopMember(ctx context.Context, m *member) error {
 		err = errors.Join(err, serr)
 	}
 	err = errors.Join(err, m.node.Close(ctx))
-	m.node, m.net, m.srv, m.serve = nil, nil, nil, nil
+	m.node, m.srv, m.serve = nil, nil, nil
 	if err != nil {
 		return fmt.Errorf("testnet: stop %s: %w", m.name, err)
 	}
@@ -419,8 +414,8 @@ func (t *Testnet) StopNode(ctx context.Context, i int) error {
 	// connections; applyBlocks lifts the block again where the partition
 	// allows.
 	for _, a := range t.nodes {
-		if a.net != nil {
-			a.net.Block(m.id)
+		if a.node != nil {
+			a.node.Block(m.id)
 		}
 	}
 	t.applyBlocks()
@@ -486,7 +481,7 @@ func (t *Testnet) side(i int) int {
 // other sides (closing open connections to them) and allow the rest.
 func (t *Testnet) applyBlocks() {
 	for _, a := range t.nodes {
-		if a.net == nil {
+		if a.node == nil {
 			continue
 		}
 		for _, b := range t.nodes {
@@ -494,9 +489,9 @@ func (t *Testnet) applyBlocks() {
 				continue
 			}
 			if t.side(a.index) != t.side(b.index) {
-				a.net.Block(b.id)
+				a.node.Block(b.id)
 			} else {
-				a.net.Unblock(b.id)
+				a.node.Unblock(b.id)
 			}
 		}
 	}
