@@ -447,10 +447,23 @@ func (n *Node) DeclineInvitation(ctx context.Context, groupID []byte) error {
 
 // encode stores an invitation in the outbox:
 // struct { opaque from<u16>; opaque welcome<rest>; }
-func (inv *invitation) encode() []byte {
-	b := binary.BigEndian.AppendUint16(nil, uint16(len(inv.From)))
-	b = append(b, inv.From...)
-	return append(b, inv.welcome...)
+func (inv *invitation) encode() []byte { return joinPrefixed([]byte(inv.From), inv.welcome) }
+
+// joinPrefixed is the outbox payload of invitations and of Welcomes to
+// deliver: struct { opaque first<u16>; opaque rest<rest>; }
+func joinPrefixed(first, rest []byte) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(len(first)))
+	b = append(b, first...)
+	return append(b, rest...)
+}
+
+// splitPrefixed reads joinPrefixed's layout.
+func splitPrefixed(b []byte) (first, rest []byte, ok bool) {
+	if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b)) {
+		return nil, nil, false
+	}
+	l := 2 + int(binary.BigEndian.Uint16(b))
+	return b[2:l], b[l:], true
 }
 
 func (n *Node) loadInvitations(ctx context.Context) error {
@@ -462,15 +475,14 @@ func (n *Node) loadInvitations(ctx context.Context) error {
 		if it.Kind != outboxInvitation {
 			continue
 		}
-		p := it.Payload
-		if len(p) < 2 || len(p) < 2+int(binary.BigEndian.Uint16(p)) {
+		from, welcome, ok := splitPrefixed(it.Payload)
+		if !ok {
 			n.log.Error("dropping an unreadable stored invitation")
 			continue
 		}
-		fl := int(binary.BigEndian.Uint16(p))
 		inv := &invitation{
-			Invitation: Invitation{GroupID: it.GroupID, From: string(p[2 : 2+fl]), ReceivedAt: it.CreatedAt},
-			welcome:    p[2+fl:],
+			Invitation: Invitation{GroupID: it.GroupID, From: string(from), ReceivedAt: it.CreatedAt},
+			welcome:    welcome,
 			outboxID:   it.ID,
 		}
 		n.st.invitations[string(it.GroupID)] = inv

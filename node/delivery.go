@@ -116,7 +116,7 @@ func (n *Node) retryUnsent(g *group) {
 	}
 }
 
-// ownState returns the delivery state of own messages among ids.
+// ownState returns the delivery state of the own message id.
 func (n *Node) ownState(id [MessageIDLen]byte) (DeliveryState, string) {
 	if w, ok := n.st.outgoing[id]; ok {
 		return DeliveryPending, w
@@ -143,7 +143,9 @@ func (n *Node) reachable(g *group) (reach, total, needed int) {
 
 // pendingChanges lists the membership changes this node waits on in g.
 func (n *Node) pendingChanges(g *group) []PendingChange {
-	if g.inactive {
+	// Runs every tick for every group: count reachable members only when
+	// something waits on them.
+	if g.inactive || (g.active == nil && len(g.ops) == 0 && g.leaving == nil) {
 		return nil
 	}
 	now := n.clock.Now()

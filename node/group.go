@@ -728,10 +728,10 @@ func (n *Node) applyDecision(g *group, ei *epochInstance, d *consensus.Decision)
 	}
 	ev := EpochChanged{GroupID: bytes.Clone(g.id), Epoch: res.Epoch, EpochAuthenticator: g.mls.EpochAuthenticator()}
 	for _, m := range res.Diff.Added {
-		ev.Added = append(ev.Added, memberName(g.mls.CipherSuite(), m))
+		ev.Added = append(ev.Added, n.memberName(g.mls.CipherSuite(), m))
 	}
 	for _, m := range res.Diff.Removed {
-		ev.Removed = append(ev.Removed, memberName(g.mls.CipherSuite(), m))
+		ev.Removed = append(ev.Removed, n.memberName(g.mls.CipherSuite(), m))
 	}
 	n.recordMembershipEvent(g, ev)
 	n.afterDecision(g, staged, res) // member facts, settings event, refit own queued changes (members.go)
@@ -758,8 +758,8 @@ func (n *Node) applyDecision(g *group, ei *epochInstance, d *consensus.Decision)
 
 // memberName is a member's peer ID, or a marked claim for a basic
 // credential (which proves nothing).
-func memberName(cs mls.CipherSuite, m mls.Member) string {
-	li, err := identity.VerifyLeaf(cs, m.Credential, m.SignatureKey)
+func (n *Node) memberName(cs mls.CipherSuite, m mls.Member) string {
+	li, err := n.verifyLeaf(cs, m.Credential, m.SignatureKey)
 	switch {
 	case err != nil:
 		return "invalid credential"

@@ -83,7 +83,7 @@ func (n *Node) proposeEvictions(g *group, f *memberFacts, now time.Time) {
 			continue
 		}
 		props = append(props, mls.Proposal{Type: mls.ProposalTypeRemove, Removed: leaf})
-		names = append(names, memberName(g.mls.CipherSuite(), m))
+		names = append(names, n.memberName(g.mls.CipherSuite(), m))
 	}
 	if len(props) == 0 {
 		return

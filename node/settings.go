@@ -326,7 +326,7 @@ func (n *Node) noteSettingsChange(g *group, f *memberFacts, staged *mls.StagedCo
 	who := "a member"
 	if c := staged.Committer(); c.Type == mls.SenderTypeMember {
 		if m, ok := g.mls.Member(c.LeafIndex); ok {
-			who = memberName(g.mls.CipherSuite(), m)
+			who = n.memberName(g.mls.CipherSuite(), m)
 		}
 	}
 	var parts []string

@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -92,22 +91,18 @@ func (n *Node) removeOutbox(id uint64) {
 	}
 }
 
-// encodeWelcomeItem is a pending Welcome in the outbox:
-// struct { opaque peer_id<u16>; opaque welcome<rest>; }
-func encodeWelcomeItem(p peer.ID, welcome []byte) []byte {
-	b := binary.BigEndian.AppendUint16(nil, uint16(len(p)))
-	b = append(b, p...)
-	return append(b, welcome...)
-}
+// encodeWelcomeItem is a pending Welcome in the outbox: the member's peer
+// ID and the Welcome (joinPrefixed).
+func encodeWelcomeItem(p peer.ID, welcome []byte) []byte { return joinPrefixed([]byte(p), welcome) }
 
 func decodeWelcomeItem(b []byte) (peer.ID, []byte, bool) {
-	if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b)) {
+	id, welcome, ok := splitPrefixed(b)
+	if !ok || len(welcome) == 0 {
 		return "", nil, false
 	}
-	l := int(binary.BigEndian.Uint16(b))
-	pid, err := peer.IDFromBytes(b[2 : 2+l])
-	if err != nil || len(b) == 2+l {
+	pid, err := peer.IDFromBytes(id)
+	if err != nil {
 		return "", nil, false
 	}
-	return pid, b[2+l:], true
+	return pid, welcome, true
 }
